@@ -1,0 +1,33 @@
+default_scope = 'mmunix'
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=100),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='VisualizationHook', enable=False),
+)
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),
+)
+
+# MMEngine's default DDP wrapper passes device_ids, which DDP rejects on the
+# CPU; this one drops them there, so torchrun also works without GPUs. It is
+# named by import path because the Runner looks wrappers up in MMEngine's root
+# registry, which neither honours default_scope nor sees grandchild scopes.
+model_wrapper_cfg = dict(
+    type='mmunix.engine.CPUCapableDDP', broadcast_buffers=False,
+    find_unused_parameters=False)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=None, deterministic=False)

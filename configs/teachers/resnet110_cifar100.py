@@ -1,0 +1,7 @@
+# Teacher resnet110 on CIFAR-100 with the reference recipe of design.md §1.
+_base_ = [
+    '../_base_/models/cifar/resnet110.py',
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar100_sgd_240e.py',
+    '../_base_/default_runtime.py',
+]

@@ -1,0 +1,13 @@
+from .checkpoint_safety import (allow_mmengine_checkpoints,
+                                mmengine_checkpoint_globals)
+from .distributed import init_distributed
+from .model_wrapper import CPUCapableDDP
+
+# Importing mmunix's engine (register_all_modules does) is what makes
+# `--resume` work under torch>=2.6 while keeping weights-only loading.
+allow_mmengine_checkpoints()
+
+__all__ = [
+    'CPUCapableDDP', 'init_distributed', 'allow_mmengine_checkpoints',
+    'mmengine_checkpoint_globals'
+]

@@ -1,0 +1,70 @@
+"""Resume MMEngine checkpoints with ``torch.load(weights_only=True)``.
+
+Since torch 2.6, ``torch.load`` defaults to ``weights_only=True`` and refuses
+every global that is not allow-listed. MMEngine 0.10.7 calls ``torch.load``
+without the argument, so ``--resume`` fails on what the message hub saves:
+``HistoryBuffer`` objects holding NumPy arrays and scalars.
+
+Checkpoints are untrusted input (a pickle can run any code), so we never turn
+``weights_only`` off. Two changes, both made once on import of
+``mmunix.engine``, are enough:
+
+1. Allow-list exactly the globals of an MMEngine checkpoint besides tensors
+   (:func:`mmengine_checkpoint_globals`).
+2. Pickle ``HistoryBuffer`` without its ``statistics_methods``. MMEngine saves
+   that dict of functions, and pickle protocol 2 writes a function nested in
+   a class as ``getattr(HistoryBuffer, 'min')``. Allowing ``getattr`` would
+   let a crafted checkpoint walk from any allowed object to ``eval``. The dict
+   is redundant anyway: the built-in statistics are set by
+   ``HistoryBuffer.__init__`` and custom ones by their registration at import.
+
+Anything else, e.g. a pickle that calls ``os.system``, is still refused.
+"""
+import copyreg
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+
+def _numpy_multiarray():
+    try:  # NumPy >= 2
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
+    return multiarray
+
+
+def mmengine_checkpoint_globals() -> list:
+    """The non-tensor globals in an MMEngine training checkpoint.
+
+    - ``HistoryBuffer``: the message hub's logged scalars;
+    - ``ndarray``, ``dtype`` and ``_reconstruct``: the buffers' histories;
+    - the concrete dtype classes (``Float64DType``...) that NumPy 2 rebuilds
+      those dtypes as: integer and floating point only;
+    - ``scalar``: NumPy scalars such as ``np.float64`` in ``runtime_info``.
+    """
+    multiarray = _numpy_multiarray()
+    dtype_classes = [
+        type(np.dtype(name))
+        for name in ('float16', 'float32', 'float64', 'int32', 'int64')
+    ]
+    return [
+        HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct,
+        multiarray.scalar, *dtype_classes
+    ]
+
+
+def _reduce_history_buffer(buffer: HistoryBuffer):
+    state = {
+        key: value
+        for key, value in buffer.__dict__.items()
+        if key != 'statistics_methods'
+    }
+    return copyreg.__newobj__, (HistoryBuffer, ), state
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Make MMEngine checkpoints save and load under ``weights_only=True``."""
+    copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
+    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())

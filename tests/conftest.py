@@ -58,13 +58,20 @@ def tiny_run_options(data_root: str, batch_size: int = 4) -> list:
     return options + ['default_hooks.logger.interval=1']
 
 
-def run_tool(args: list, timeout: int = 300, **kwargs):
-    """Run a command from the repository root and fail with its output."""
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    result = subprocess.run(
+def run_tool(args: list, timeout: int = 300, env_extra: dict = None):
+    """Run a command from the repository root; return the finished process.
+
+    ``env_extra`` entries are added to the environment; a ``PYTHONPATH`` there
+    is put in front of the repository root.
+    """
+    env_extra = dict(env_extra or {})
+    python_path = os.pathsep.join(
+        filter(None, [env_extra.pop('PYTHONPATH', None), REPO_ROOT]))
+    env = dict(
+        os.environ, PYTHONPATH=python_path, OMP_NUM_THREADS='1', **env_extra)
+    return subprocess.run(
         args, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout, **kwargs)
-    return result
+        timeout=timeout)
 
 
 def assert_ok(result):

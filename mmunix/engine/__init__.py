@@ -1,4 +1,6 @@
-from .checkpoint_safety import (allow_mmengine_checkpoints,
+from .checkpoint_safety import (UnsafeCheckpointError,
+                                allow_mmengine_checkpoints,
+                                load_from_local_weights_only,
                                 mmengine_checkpoint_globals)
 from .distributed import init_distributed
 from .model_wrapper import CPUCapableDDP
@@ -9,5 +11,6 @@ allow_mmengine_checkpoints()
 
 __all__ = [
     'CPUCapableDDP', 'init_distributed', 'allow_mmengine_checkpoints',
-    'mmengine_checkpoint_globals'
+    'load_from_local_weights_only', 'mmengine_checkpoint_globals',
+    'UnsafeCheckpointError'
 ]

@@ -18,13 +18,24 @@ Checkpoints are untrusted input (a pickle can run any code), so we never turn
    is redundant anyway: the built-in statistics are set by
    ``HistoryBuffer.__init__`` and custom ones by their registration at import.
 
-Anything else, e.g. a pickle that calls ``os.system``, is still refused.
+Local checkpoints are read by :func:`load_from_local_weights_only`, which
+asks for ``weights_only=True`` explicitly (whatever torch's default) and turns
+a refused pickle into :class:`UnsafeCheckpointError`, which says what
+happened. Anything outside the allow-list, e.g. a pickle that calls
+``os.system``, is refused before it runs.
 """
 import copyreg
+import os.path as osp
+import pickle
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds objects that could run code when unpickled."""
 
 
 def _numpy_multiarray():
@@ -64,7 +75,48 @@ def _reduce_history_buffer(buffer: HistoryBuffer):
     return copyreg.__newobj__, (HistoryBuffer, ), state
 
 
+def _reason(error: Exception) -> str:
+    """The sentence of torch's long weights-only error that names the cause."""
+    paragraphs = [p.strip() for p in str(error).split('\n\n') if p.strip()]
+    causes = [
+        p for p in paragraphs[1:]
+        if not p.startswith(('Check the documentation', 'Please file'))
+    ]
+    return (causes or paragraphs or ['unknown'])[0]
+
+
+def load_from_local_weights_only(filename: str, map_location=None):
+    """Load a local checkpoint with ``torch.load(weights_only=True)``.
+
+    Registered as MMEngine's loader for local paths, so ``load_from``,
+    ``--resume``, ``tools/test.py`` and ``load_checkpoint`` all use it.
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+        UnsafeCheckpointError: the pickle needs a global that is not
+            allow-listed.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} can not be found.')
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnsafeCheckpointError(
+            f'Refused to load {filename}: its pickle asks for an object that '
+            'is not allow-listed, and unpickling it could run arbitrary code. '
+            'mmunix loads checkpoints with torch.load(weights_only=True), '
+            'which allows tensors, plain containers and the few MMEngine/'
+            f'NumPy types of a training checkpoint. Reason: {_reason(error)} '
+            'If you '
+            'trust this file, re-save its state_dict in a trusted '
+            'environment (torch.save({"state_dict": sd}, path)).') from None
+
+
 def allow_mmengine_checkpoints() -> None:
     """Make MMEngine checkpoints save and load under ``weights_only=True``."""
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local_weights_only, force=True)

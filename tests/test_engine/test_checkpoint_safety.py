@@ -1,0 +1,75 @@
+"""Resuming keeps ``weights_only=True`` and refuses code-running pickles."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner import CheckpointLoader, load_checkpoint
+
+from mmunix.engine import (UnsafeCheckpointError, load_from_local_weights_only,
+                           mmengine_checkpoint_globals)
+
+
+class RunsShellOnLoad:
+    """Unpickling this calls ``os.system``: what an attacker would ship."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+def test_local_checkpoints_go_through_the_weights_only_loader():
+    assert CheckpointLoader._get_checkpoint_loader('/x/epoch_1.pth') is \
+        load_from_local_weights_only
+
+
+def test_allow_list_is_exactly_the_mmengine_checkpoint_types():
+    names = sorted(f'{g.__module__}.{g.__name__}'
+                   for g in mmengine_checkpoint_globals())
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in names
+    assert len(names) == 10
+    assert not any(name.startswith(('builtins.', 'os.', 'posix.'))
+                   for name in names)
+
+
+def test_message_hub_round_trips_under_weights_only(tmp_path):
+    hub = MessageHub.get_instance('test_checkpoint_safety')
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', np.float64(0.5))
+    hub.update_info('iter', 7)
+    path = tmp_path / 'ckpt.pth'
+    torch.save({'message_hub': hub.state_dict(), 'meta': {'iter': 7}}, path)
+
+    assert 'builtins.getattr' not in \
+        torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    loaded = torch.load(path, weights_only=True)
+    buffer = loaded['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer)
+    assert buffer.mean() == pytest.approx(1.0)
+    assert buffer.current() == pytest.approx(0.5)
+
+
+def test_code_running_checkpoint_is_refused_before_it_runs(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'malicious.pth'
+    with open(path, 'wb') as f:
+        pickle.dump({'state_dict': {}, 'payload': RunsShellOnLoad(marker)},
+                    f, protocol=2)
+    # torch.save's zip format takes the same route.
+    torch.save({'payload': RunsShellOnLoad(marker)}, tmp_path / 'zip.pth')
+
+    model = torch.nn.Linear(2, 2)
+    for candidate in (path, tmp_path / 'zip.pth'):
+        with pytest.raises(UnsafeCheckpointError,
+                           match=r'Refused to load .*system'):
+            load_checkpoint(model, str(candidate))
+    assert not marker.exists()
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_from_local_weights_only(str(tmp_path / 'nope.pth'))

@@ -1,0 +1,76 @@
+"""tools/train.py, --resume, tools/test.py and torchrun, end to end on CPU."""
+import json
+import os.path as osp
+import socket
+
+from mmunix.engine import load_from_local_weights_only
+
+from conftest import PYTHON, assert_ok, run_tool, tiny_run_options
+
+TEACHER = 'configs/teachers/resnet56_cifar100.py'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def train(work_dir, cifar_root, *extra, max_epochs=1):
+    return run_tool([
+        PYTHON, 'tools/train.py', TEACHER, '--work-dir', str(work_dir),
+        *extra, '--cfg-options', *tiny_run_options(cifar_root),
+        f'train_cfg.max_epochs={max_epochs}'
+    ])
+
+
+def saved_iteration(path) -> int:
+    return load_from_local_weights_only(str(path))['meta']['iter']
+
+
+def test_interrupted_training_resumes_from_the_saved_iteration(
+        tmp_path, cifar_root):
+    # 16 images at batch 4: 4 iterations an epoch. The first run stops after
+    # epoch 1, as a killed run leaves its last checkpoint behind.
+    assert_ok(train(tmp_path, cifar_root, max_epochs=1))
+    assert saved_iteration(tmp_path / 'epoch_1.pth') == 4
+
+    resumed = train(tmp_path, cifar_root, '--resume', max_epochs=2)
+    assert_ok(resumed)
+    assert 'resumed epoch: 1, iter: 4' in resumed.stdout + resumed.stderr
+    assert 'Epoch(train) [1]' not in resumed.stdout + resumed.stderr
+    assert saved_iteration(tmp_path / 'epoch_2.pth') == 8
+
+    # An explicit path works as well, and the checkpoint evaluates.
+    explicit = train(tmp_path / 'again', cifar_root, '--resume',
+                     str(tmp_path / 'epoch_1.pth'), max_epochs=2)
+    assert_ok(explicit)
+    assert 'resumed epoch: 1, iter: 4' in explicit.stdout + explicit.stderr
+
+    metrics_file = tmp_path / 'metrics.json'
+    tested = run_tool([
+        PYTHON, 'tools/test.py', TEACHER,
+        str(tmp_path / 'epoch_2.pth'), '--work-dir',
+        str(tmp_path / 'test'), '--out',
+        str(metrics_file), '--cfg-options', *tiny_run_options(cifar_root)
+    ])
+    assert_ok(tested)
+    metrics = json.loads(metrics_file.read_text())
+    assert 0 <= metrics['accuracy/top1'] <= 100
+
+
+def test_dist_train_runs_two_processes_on_cpu(tmp_path, cifar_root):
+    result = run_tool(
+        [
+            'bash', 'tools/dist_train.sh', TEACHER, '2', '--work-dir',
+            str(tmp_path), '--cfg-options', *tiny_run_options(cifar_root),
+            'train_cfg.max_epochs=1'
+        ],
+        env_extra={'PORT': str(free_port())})
+    assert_ok(result)
+    log = result.stdout + result.stderr
+    assert 'Distributed training: True' in log
+    # Two ranks split 16 images: 2 iterations of batch 4 each.
+    assert 'Epoch(train) [1][2/2]' in log
+    assert saved_iteration(tmp_path / 'epoch_1.pth') == 2
+    assert osp.isfile(tmp_path / 'epoch_1.pth')

@@ -1,0 +1,12 @@
+# UNIX on CIFAR-100 (design.md §1): of each batch of 64 the teacher and the
+# student's training step see k=48 samples, the b=32 most uncertain of them
+# clean. Fractions keep that meaning at any batch size and GPU count.
+_base_ = ['./kd_cifar100.py']
+
+data_preprocessor = dict(
+    type='UNIXDataPreprocessor',
+    num_selected=0.75,
+    num_clean=0.5,
+    sharpness=10.0,
+    mix_alpha=1.0,
+    scorer=dict(type='EntropyScorer'))

@@ -1,0 +1,7 @@
+# Conventional KD: resnet32x4 teacher -> resnet8x4 student on CIFAR-100.
+_base_ = ['./_base_/distillers/kd_cifar100.py']
+
+model = dict(
+    teacher=dict(cfg_path='{{ fileDirname }}/teachers/resnet32x4_cifar100.py'),
+    student=dict(cfg_path='{{ fileDirname }}/_base_/models/cifar/resnet8x4.py'),
+    teacher_ckpt='work_dirs/resnet32x4_cifar100/epoch_240.pth')

@@ -1,0 +1,10 @@
+# Conventional KD: wrn_40_2 teacher -> shufflenetv1 student on CIFAR-100.
+_base_ = ['./_base_/distillers/kd_cifar100.py']
+
+model = dict(
+    teacher=dict(cfg_path='{{ fileDirname }}/teachers/wrn_40_2_cifar100.py'),
+    student=dict(cfg_path='{{ fileDirname }}/_base_/models/cifar/shufflenetv1.py'),
+    teacher_ckpt='work_dirs/wrn_40_2_cifar100/epoch_240.pth')
+
+# MobileNetV2 and ShuffleNet students train with a lower rate.
+optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -1,0 +1,7 @@
+# Conventional KD: wrn_40_2 teacher -> wrn_40_1 student on CIFAR-100.
+_base_ = ['./_base_/distillers/kd_cifar100.py']
+
+model = dict(
+    teacher=dict(cfg_path='{{ fileDirname }}/teachers/wrn_40_2_cifar100.py'),
+    student=dict(cfg_path='{{ fileDirname }}/_base_/models/cifar/wrn_40_1.py'),
+    teacher_ckpt='work_dirs/wrn_40_2_cifar100/epoch_240.pth')

@@ -1,0 +1,3 @@
+from .classification_distiller import ClassificationDistiller
+
+__all__ = ['ClassificationDistiller']

@@ -1,0 +1,243 @@
+"""Knowledge distillation of an image classifier, with or without UNIX."""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModel
+from mmengine.runner import load_checkpoint
+from torch import nn
+
+from mmunix.models.data_preprocessors import MixedBatch, UNIXDataPreprocessor
+from mmunix.registry import MODELS
+from mmunix.utils import model_config
+
+
+@MODELS.register_module()
+class ClassificationDistiller(BaseModel):
+    """Distil a frozen teacher classifier into a student classifier.
+
+    The student and the teacher are any mmpretrain classifiers (backbone,
+    optional neck, head). The data preprocessor decides the method:
+
+    - ``ClsDataPreprocessor`` (the default): conventional KD. The teacher and
+      the student's training step see all ``N`` clean samples.
+    - :class:`UNIXDataPreprocessor`: UNIX (design.md §1). The student scores
+      the batch in a no-grad forward, and the teacher and the student's
+      training step see only the ``k`` mixed samples that remain.
+
+    Everything runs inside :meth:`loss`, the only method besides the data
+    preprocessor that MMEngine's DDP wrapper calls, so one process does
+    exactly what each DDP rank does.
+
+    Args:
+        student (dict): Student classifier config, e.g. an
+            ``ImageClassifier``, or ``dict(cfg_path=PATH, **overrides)`` to
+            take the ``model`` of another config file (a path, or
+            ``'mmpretrain::resnet/resnet18_8xb32_in1k.py'``).
+        teacher (dict): Teacher classifier config, in the same forms.
+        teacher_ckpt (str, optional): Teacher checkpoint, loaded strictly
+            when the model is built. ``None`` keeps a random teacher, which
+            is only meaningful for tests and speed benchmarks.
+        kd_loss (dict, optional): Loss on ``(student_logits,
+            teacher_logits)``. Defaults to ``KDLoss`` with ``T=4``.
+        ce_loss (dict, optional): Loss on ``(student_logits, soft_targets)``
+            where the targets are ``(1-m)·onehot(y_a) + m·onehot(y_b)`` under
+            UNIX and one-hot labels under KD. It must accept soft targets.
+            Defaults to a soft ``CrossEntropyLoss`` with weight 0, the
+            reference recipe.
+        feature_losses (dict, optional): ``name -> loss config`` of losses on
+            ``(student_stage_features, teacher_stage_features)``, the tuples
+            the two backbones return (set ``out_indices`` on both). Names
+            start with ``loss_`` so that MMEngine sums them.
+        data_preprocessor (dict, optional): See above.
+        init_cfg (dict, optional): Initialisation config of the student.
+
+    Note:
+        A loss whose ``loss_weight`` is 0 is not computed at all.
+    """
+
+    def __init__(self,
+                 student: dict,
+                 teacher: dict,
+                 teacher_ckpt: Optional[str] = None,
+                 kd_loss: Optional[dict] = dict(
+                     type='KDLoss', temperature=4.0, loss_weight=1.0),
+                 ce_loss: Optional[dict] = dict(
+                     type='CrossEntropyLoss', use_soft=True, loss_weight=0.0),
+                 feature_losses: Optional[Dict[str, dict]] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        data_preprocessor = dict(data_preprocessor or {})
+        data_preprocessor.setdefault('type', 'mmpretrain.ClsDataPreprocessor')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = MODELS.build(model_config(student, 'model.student'))
+        self.teacher = MODELS.build(model_config(teacher, 'model.teacher'))
+        self._load_teacher(teacher_ckpt)
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+
+        self.kd_loss = self._build_loss(kd_loss, 'model.kd_loss')
+        self.ce_loss = self._build_loss(ce_loss, 'model.ce_loss')
+        if self.ce_loss is not None and not getattr(self.ce_loss, 'use_soft',
+                                                    True):
+            raise ValueError(
+                'model.ce_loss must take soft targets, the mixed labels of '
+                'UNIX: set model.ce_loss.use_soft=True')
+        self.feature_losses = nn.ModuleDict()
+        for name, cfg in (feature_losses or {}).items():
+            if not name.startswith('loss_'):
+                raise ValueError(
+                    f'model.feature_losses.{name}: names must start with '
+                    "'loss_' so that MMEngine adds the loss up, e.g. "
+                    f"'loss_{name}'")
+            loss = self._build_loss(cfg, f'model.feature_losses.{name}')
+            if loss is not None:
+                self.feature_losses[name] = loss
+
+        #: Samples that went to each forward in the last training iteration,
+        #: on this process: student scoring, teacher, student training.
+        self.sample_counts = dict(
+            student_scoring=0, teacher=0, student_train=0)
+
+    def _load_teacher(self, checkpoint: Optional[str]) -> None:
+        logger = MMLogger.get_current_instance()
+        if checkpoint is None:
+            logger.warning('model.teacher_ckpt is None: the teacher keeps its '
+                           'random initialisation (fine for tests and speed '
+                           'benchmarks, useless for distillation).')
+            return
+        try:
+            load_checkpoint(
+                self.teacher,
+                checkpoint,
+                map_location='cpu',
+                strict=True,
+                logger=logger,
+                revise_keys=[(r'^module\.', '')])
+        except FileNotFoundError as error:
+            raise FileNotFoundError(
+                f'model.teacher_ckpt={checkpoint!r} does not exist. Train the '
+                'teacher first (configs/teachers/) or convert a community '
+                'checkpoint (tools/model_converters/community_to_mmunix.py).'
+            ) from error
+        except RuntimeError as error:
+            raise RuntimeError(
+                f'model.teacher_ckpt={checkpoint!r} does not match '
+                f'model.teacher ({type(self.teacher.backbone).__name__} '
+                f'backbone):\n{error}') from error
+        # Runner.init_weights would re-initialise the loaded teacher.
+        self.teacher._is_init = True
+
+    @staticmethod
+    def _build_loss(cfg: Optional[dict], key: str) -> Optional[nn.Module]:
+        if cfg is None:
+            return None
+        try:
+            return MODELS.build(cfg)
+        except KeyError as error:
+            raise KeyError(f'{key}.type={cfg.get("type")!r}: {error}') \
+                from error
+
+    @property
+    def uses_unix(self) -> bool:
+        return isinstance(self.data_preprocessor, UNIXDataPreprocessor)
+
+    def train(self, mode: bool = True):
+        """Switch the student only: the teacher stays in eval mode, so its
+        BatchNorm statistics and dropout never change."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """``loss`` distils; ``predict`` and ``tensor`` use the student."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.student.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.student(inputs, mode='tensor')
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: list) -> Dict[str, torch.Tensor]:
+        """One distillation step on a batch of ``N`` samples.
+
+        Args:
+            inputs (Tensor): ``(N, C, H, W)`` normalised images.
+            data_samples (list[DataSample]): Their labels.
+
+        Returns:
+            dict[str, Tensor]: The weighted losses.
+        """
+        labels = torch.cat([sample.gt_label for sample in data_samples])
+        if self.uses_unix:
+            batch = self.data_preprocessor.mix_and_select(
+                inputs, labels, self.score_forward(inputs))
+            scoring = inputs.size(0)
+        else:
+            batch = MixedBatch.clean(inputs, labels)
+            scoring = 0
+        kept = batch.inputs.size(0)
+        self.sample_counts = dict(
+            student_scoring=scoring, teacher=kept, student_train=kept)
+        return self.distill(batch)
+
+    @torch.no_grad()
+    def score_forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Step 1: ``(N, num_classes)`` student logits for scoring.
+
+        The student stays in train mode, so BatchNorm running statistics
+        update as in any training forward; no graph is kept.
+        """
+        return self.student(inputs, mode='tensor')
+
+    def distill(self, batch: MixedBatch) -> Dict[str, torch.Tensor]:
+        """Step 7: the losses on the samples of ``batch``."""
+        feature_losses = {
+            name: loss
+            for name, loss in self.feature_losses.items() if _active(loss)
+        }
+        need_features = bool(feature_losses)
+        student_feats, student_logits = _classify(self.student, batch.inputs,
+                                                  need_features)
+        with torch.no_grad():
+            teacher_feats, teacher_logits = _classify(
+                self.teacher, batch.inputs, need_features)
+
+        losses = {}
+        if _active(self.kd_loss):
+            losses['loss_kd'] = self.kd_loss(student_logits, teacher_logits)
+        if _active(self.ce_loss):
+            targets = batch.soft_targets(student_logits.size(1))
+            losses['loss_ce'] = self.ce_loss(
+                student_logits, targets, avg_factor=targets.size(0))
+        for name, loss in feature_losses.items():
+            losses[name] = loss(student_feats, teacher_feats)
+        return losses
+
+    def student_state_dict(self) -> Dict[str, torch.Tensor]:
+        """The student's weights, keyed as a plain mmpretrain classifier."""
+        return self.student.state_dict()
+
+
+def _active(loss: Optional[nn.Module]) -> bool:
+    return loss is not None and getattr(loss, 'loss_weight', 1.0) != 0
+
+
+def _classify(classifier: nn.Module, inputs: torch.Tensor,
+              need_features: bool) -> Tuple[Optional[List], torch.Tensor]:
+    """Run an mmpretrain classifier once for stage features and logits.
+
+    Returns:
+        tuple: the backbone's tuple of stage features (``None`` when not
+        needed) and ``(N, num_classes)`` logits.
+    """
+    feats = classifier.backbone(inputs)
+    neck_out = classifier.neck(feats) if classifier.with_neck else feats
+    logits = classifier.head(neck_out)
+    return (feats if need_features else None), logits

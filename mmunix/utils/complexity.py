@@ -1,0 +1,55 @@
+"""Parameter and FLOP counts, as design.md section 2 defines them.
+
+FLOPs are fvcore's: the forward of one sample in eval mode, with one
+multiply-add counted as one flop. The UNIX compute ratio is built from these
+numbers, so every report in mmunix should come from this one function.
+"""
+import warnings
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+with warnings.catch_warnings():
+    # fvcore scripts a loss at import time, which torch deprecates; the
+    # warning is about fvcore, not about anything the caller can fix.
+    warnings.filterwarnings(
+        'ignore', message='`torch.jit.script` is deprecated')
+    from fvcore.nn import FlopCountAnalysis
+
+
+def measure_complexity(
+    model: nn.Module,
+    input_shape: Sequence[int] = (3, 32, 32)) -> Tuple[int, int]:
+    """Count a model's parameters and the forward FLOPs of one sample.
+
+    The model runs in eval mode under ``torch.no_grad()`` on a zero input of
+    shape ``(1, *input_shape)`` placed on the model's device; its training
+    mode is restored afterwards. Operators fvcore has no counter for
+    (element-wise additions, max-pooling, ...) count as zero, fvcore's
+    default; the warnings that list them are silenced.
+
+    Args:
+        model (nn.Module): A model whose ``forward(inputs)`` takes a
+            ``(N, C, H, W)`` batch, e.g. an mmpretrain ``ImageClassifier``.
+        input_shape (Sequence[int]): ``(C, H, W)`` of one sample.
+            Defaults to ``(3, 32, 32)``.
+
+    Returns:
+        tuple[int, int]: ``(parameters, flops)``, both plain counts.
+    """
+    params = sum(p.numel() for p in model.parameters())
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device('cpu')
+    inputs = torch.zeros(1, *input_shape, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            analysis = FlopCountAnalysis(model, inputs)
+            analysis.unsupported_ops_warnings(False)
+            analysis.uncalled_modules_warnings(False)
+            flops = analysis.total()
+    finally:
+        model.train(was_training)
+    return params, flops

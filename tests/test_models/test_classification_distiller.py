@@ -1,0 +1,223 @@
+"""ClassificationDistiller: who sees how many samples, and a frozen teacher."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmengine.runner import load_checkpoint
+from mmpretrain.structures import DataSample
+
+from mmunix.registry import MODELS
+from mmunix.utils import register_all_modules
+
+register_all_modules()
+
+
+def classifier(arch='resnet8', dropout=False):
+    head = dict(
+        type='LinearClsHead', num_classes=10, in_channels=64,
+        loss=dict(type='CrossEntropyLoss'))
+    if dropout:
+        # A head with dropout shows whether the teacher ever leaves eval mode.
+        head = dict(
+            type='VisionTransformerClsHead', num_classes=10, in_channels=64,
+            hidden_dim=16, loss=dict(type='CrossEntropyLoss'))
+    return dict(
+        type='ImageClassifier',
+        backbone=dict(type='CIFARResNet', arch=arch),
+        neck=dict(type='GlobalAveragePooling'),
+        head=head)
+
+
+def distiller(unix=True, teacher_ckpt=None, **kwargs):
+    preprocessor = dict(num_classes=10, mean=[0.] * 3, std=[1.] * 3)
+    if unix:
+        preprocessor.update(
+            type='UNIXDataPreprocessor', num_selected=0.75, num_clean=0.5)
+    cfg = dict(
+        type='ClassificationDistiller',
+        student=classifier('resnet8'),
+        teacher=classifier('resnet14'),
+        teacher_ckpt=teacher_ckpt,
+        data_preprocessor=preprocessor)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def batch(model, num=16):
+    data = dict(
+        inputs=torch.rand(num, 3, 32, 32),
+        data_samples=[DataSample().set_gt_label(i % 10) for i in range(num)])
+    return model.data_preprocessor(data, training=True)
+
+
+def count_forwards(module):
+    seen = []
+    module.register_forward_hook(
+        lambda mod, args, out: seen.append(args[0].size(0)))
+    return seen
+
+
+@pytest.mark.parametrize('unix, teacher_sees, student_sees', [
+    (True, [12], [16, 12]),
+    (False, [16], [16]),
+])
+def test_teacher_sees_k_under_unix_and_n_under_kd(unix, teacher_sees,
+                                                 student_sees):
+    model = distiller(unix=unix).train()
+    teacher_calls = count_forwards(model.teacher.backbone)
+    student_calls = count_forwards(model.student.backbone)
+    losses = model(**batch(model), mode='loss')
+    assert teacher_calls == teacher_sees
+    assert student_calls == student_sees
+    assert set(losses) == {'loss_kd'}
+    scoring = 16 if unix else 0
+    assert model.sample_counts == dict(
+        student_scoring=scoring, teacher=teacher_sees[0],
+        student_train=teacher_sees[0])
+
+
+def test_no_gradient_reaches_the_frozen_eval_mode_teacher():
+    model = distiller(
+        teacher=classifier('resnet14', dropout=True),
+        ce_loss=dict(type='CrossEntropyLoss', use_soft=True, loss_weight=1.))
+    model.train()
+    assert not any(m.training for m in model.teacher.modules())
+    assert all(m.training for m in model.student.modules())
+    before = copy.deepcopy(model.teacher.state_dict())
+
+    losses = model(**batch(model), mode='loss')
+    sum(losses.values()).backward()
+
+    assert all(p.grad is None and not p.requires_grad
+               for p in model.teacher.parameters())
+    assert any(p.grad is not None for p in model.student.parameters())
+    # BatchNorm statistics of the teacher never move.
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    # Dropout off: the teacher is deterministic inside training.
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(
+        model.teacher(x, mode='tensor'), model.teacher(x, mode='tensor'))
+
+
+def test_mixed_ce_is_soft_target_ce_on_the_kept_samples():
+    model = distiller(
+        kd_loss=None,
+        ce_loss=dict(type='CrossEntropyLoss', use_soft=True, loss_weight=1.))
+    data = batch(model)
+    torch.manual_seed(3)
+    np.random.seed(3)
+    losses = model(**data, mode='loss')
+
+    torch.manual_seed(3)
+    np.random.seed(3)
+    labels = torch.cat([s.gt_label for s in data['data_samples']])
+    with torch.no_grad():
+        logits = model.student(data['inputs'], mode='tensor')
+    mixed = model.data_preprocessor.mix_and_select(data['inputs'], labels,
+                                                   logits)
+    student = model.student(mixed.inputs, mode='tensor')
+    log_p = student.log_softmax(1)
+    rows = torch.arange(len(mixed.mask))
+    expected = ((1 - mixed.mask) * -log_p[rows, mixed.labels_a] +
+                mixed.mask * -log_p[rows, mixed.labels_b]).mean()
+    torch.testing.assert_close(losses['loss_ce'], expected)
+
+
+def test_zero_weight_losses_are_skipped_and_features_flow(tmp_path):
+    model = distiller(
+        student=dict(classifier('resnet8'), backbone=dict(
+            type='CIFARResNet', arch='resnet8', out_indices=(1, 2, 3))),
+        teacher=dict(classifier('resnet14'), backbone=dict(
+            type='CIFARResNet', arch='resnet14', out_indices=(1, 2, 3))),
+        feature_losses=dict(
+            loss_at=dict(type='ATLoss', loss_weight=1000.),
+            loss_sp=dict(type='SPLoss', loss_weight=0.)))
+    losses = model.train()(**batch(model), mode='loss')
+    assert set(losses) == {'loss_kd', 'loss_at'}
+
+
+def test_feature_loss_names_must_start_with_loss():
+    with pytest.raises(ValueError, match=r'model\.feature_losses\.at: names '
+                       r"must start with 'loss_'"):
+        distiller(feature_losses=dict(at=dict(type='ATLoss')))
+
+
+def test_hard_label_ce_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match=r'model\.ce_loss.*use_soft=True'):
+        distiller(ce_loss=dict(type='CrossEntropyLoss', loss_weight=1.))
+
+
+def test_teacher_checkpoint_loads_strictly(tmp_path):
+    teacher = MODELS.build(classifier('resnet14'))
+    good = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': teacher.state_dict()}, good)
+    model = distiller(teacher_ckpt=str(good))
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(model.teacher.state_dict()[key], value)
+    # Runner.init_weights must not re-initialise the loaded teacher.
+    model.init_weights()
+    for key, value in teacher.state_dict().items():
+        assert torch.equal(model.teacher.state_dict()[key], value)
+
+    wrong = tmp_path / 'wrong.pth'
+    torch.save({'state_dict': MODELS.build(classifier('resnet8')).state_dict()},
+               wrong)
+    with pytest.raises(RuntimeError) as err:
+        distiller(teacher_ckpt=str(wrong))
+    message = str(err.value)
+    assert f"model.teacher_ckpt='{wrong}' does not match model.teacher" in \
+        message
+    assert 'missing keys in source state_dict' in message
+    assert 'backbone.layer1.1.conv1.weight' in message
+
+    with pytest.raises(FileNotFoundError,
+                       match=r"model\.teacher_ckpt='.*nope\.pth' does not "
+                       'exist'):
+        distiller(teacher_ckpt=str(tmp_path / 'nope.pth'))
+
+
+def test_predict_and_tensor_use_the_student():
+    model = distiller().eval()
+    data = model.data_preprocessor(
+        dict(inputs=torch.rand(2, 3, 32, 32),
+             data_samples=[DataSample().set_gt_label(1) for _ in range(2)]))
+    predictions = model(**data, mode='predict')
+    expected = model.student(data['inputs'], mode='tensor')
+    torch.testing.assert_close(model(data['inputs'], mode='tensor'), expected)
+    torch.testing.assert_close(
+        torch.stack([p.pred_score for p in predictions]),
+        expected.softmax(1))
+
+
+def test_student_export_loads_into_plain_mmpretrain(tmp_path):
+    import subprocess
+    import sys
+
+    from mmpretrain.models import ImageClassifier
+
+    from conftest import REPO_ROOT
+
+    model = distiller()
+    ckpt = tmp_path / 'distill.pth'
+    torch.save({'meta': {'dataset_meta': {'classes': list('abcdefghij')}},
+                'state_dict': model.state_dict()}, ckpt)
+    out = tmp_path / 'student.pth'
+    subprocess.run([
+        sys.executable, 'tools/model_converters/extract_student.py',
+        str(ckpt), str(out)
+    ], cwd=REPO_ROOT, check=True, capture_output=True)
+
+    exported = torch.load(out, weights_only=True)
+    assert not any(k.startswith(('teacher', 'student', 'kd_loss'))
+                   for k in exported['state_dict'])
+    cfg = classifier('resnet8')
+    cfg.pop('type')
+    plain = ImageClassifier(**dict(
+        cfg, backbone=MODELS.build(cfg['backbone']))).eval()
+    load_checkpoint(plain, str(out), strict=True)
+    x = torch.rand(3, 3, 32, 32)
+    model.eval()
+    assert torch.equal(plain(x, mode='tensor'),
+                       model.student(x, mode='tensor'))

@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import pickle
+import socket
 import subprocess
 import sys
 
@@ -78,6 +79,13 @@ def assert_ok(result):
     assert result.returncode == 0, (
         f'command failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
         f'{result.stderr[-6000:]}')
+
+
+def free_port() -> int:
+    """A TCP port that is free now, for a torchrun rendezvous."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 PYTHON = sys.executable

@@ -1,19 +1,13 @@
 """tools/train.py, --resume, tools/test.py and torchrun, end to end on CPU."""
 import json
 import os.path as osp
-import socket
 
 from mmunix.engine import load_from_local_weights_only
 
-from conftest import PYTHON, assert_ok, run_tool, tiny_run_options
+from conftest import (PYTHON, assert_ok, free_port, run_tool,
+                      tiny_run_options)
 
 TEACHER = 'configs/teachers/resnet56_cifar100.py'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def train(work_dir, cifar_root, *extra, max_epochs=1):

@@ -1,0 +1,126 @@
+"""Distillation configs: every pair builds and steps; tools run end to end."""
+import glob
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine import Config
+from mmengine.optim import OptimWrapper
+from mmpretrain.structures import DataSample
+
+from mmunix.engine import load_from_local_weights_only
+from mmunix.registry import MODELS
+from mmunix.utils import register_all_modules
+
+from conftest import (PYTHON, REPO_ROOT, assert_ok, free_port, run_tool,
+                      tiny_run_options)
+
+DISTILL_CONFIGS = sorted(
+    osp.relpath(path, REPO_ROOT)
+    for path in glob.glob(osp.join(REPO_ROOT, 'configs', '*_cifar100.py')))
+
+
+def build_distiller(config: str, teacher_ckpt=None):
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    cfg.model.teacher_ckpt = teacher_ckpt
+    cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return cfg, MODELS.build(cfg.model)
+
+
+def test_the_matrix_is_complete():
+    pairs = {
+        re.match(r'configs/(kd|unix)_(.+)_cifar100\.py', c).groups()
+        for c in DISTILL_CONFIGS if re.match(r'configs/(kd|unix)_', c)
+    }
+    assert len(pairs) == 24
+    assert {p for m, p in pairs if m == 'kd'} == \
+        {p for m, p in pairs if m == 'unix'}
+    assert 'configs/unix_r56_r20_cifar100.py' in DISTILL_CONFIGS
+    assert 'configs/at-unix_r56_r20_cifar100.py' in DISTILL_CONFIGS
+    assert 'configs/sp-unix_r56_r20_cifar100.py' in DISTILL_CONFIGS
+
+
+@pytest.mark.parametrize('config', DISTILL_CONFIGS)
+def test_every_config_builds_and_takes_a_training_step(config):
+    cfg, model = build_distiller(config)
+    assert cfg.model.teacher_ckpt is None
+    recipe = Config.fromfile(osp.join(REPO_ROOT, config))
+    assert recipe.train_dataloader.batch_size == 64
+    assert recipe.train_cfg.max_epochs == 240
+    student = type(model.student.backbone).__name__
+    expected_lr = 0.01 if student in ('CIFARMobileNetV2', 'CIFARShuffleNetV1',
+                                      'CIFARShuffleNetV2') else 0.05
+    assert recipe.optim_wrapper.optimizer.lr == expected_lr
+    assert recipe.model.kd_loss.temperature == 4.0
+    assert recipe.model.kd_loss.loss_weight == 1.0
+    assert recipe.model.ce_loss.loss_weight == 0.0
+
+    unix = osp.basename(config).split('_')[0].endswith('unix')
+    if unix:
+        assert (recipe.data_preprocessor.num_selected,
+                recipe.data_preprocessor.num_clean,
+                recipe.data_preprocessor.sharpness,
+                recipe.data_preprocessor.scorer.type) == (0.75, 0.5, 10.0,
+                                                          'EntropyScorer')
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+                for _ in range(4)],
+        data_samples=[DataSample().set_gt_label(i) for i in range(4)])
+    log_vars = model.train_step(data, optim)
+    assert torch.isfinite(log_vars['loss'])
+    assert model.sample_counts['teacher'] == (3 if unix else 4)
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(tmp_path_factory):
+    """A randomly initialised resnet56 teacher in mmunix checkpoint format."""
+    register_all_modules()
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/teachers/resnet56_cifar100.py'))
+    path = str(tmp_path_factory.mktemp('teacher') / 'resnet56.pth')
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, path)
+    return path
+
+
+def distill_options(cifar_root, teacher_ckpt):
+    return [
+        '--cfg-options', *tiny_run_options(cifar_root),
+        f'model.teacher_ckpt={teacher_ckpt}', 'train_cfg.max_epochs=1'
+    ]
+
+
+@pytest.mark.parametrize('method', ['kd', 'unix', 'at-unix', 'sp-unix'])
+def test_train_py_distils_end_to_end(method, tmp_path, cifar_root,
+                                     teacher_ckpt):
+    config = f'configs/{method}_r56_r20_cifar100.py'
+    result = run_tool([
+        PYTHON, 'tools/train.py', config, '--work-dir',
+        str(tmp_path), *distill_options(cifar_root, teacher_ckpt)
+    ])
+    assert_ok(result)
+    log = result.stdout + result.stderr
+    assert 'Epoch(train) [1][4/4]' in log
+    assert 'loss_kd' in log
+    if method.startswith(('at', 'sp')):
+        assert f'loss_{method[:2]}' in log
+    state = load_from_local_weights_only(str(tmp_path / 'epoch_1.pth'))
+    assert any(k.startswith('student.') for k in state['state_dict'])
+
+
+@pytest.mark.parametrize('method', ['kd', 'unix'])
+def test_dist_train_distils_with_two_processes(method, tmp_path, cifar_root,
+                                               teacher_ckpt):
+    result = run_tool(
+        [
+            'bash', 'tools/dist_train.sh',
+            f'configs/{method}_r56_r20_cifar100.py', '2', '--work-dir',
+            str(tmp_path), *distill_options(cifar_root, teacher_ckpt)
+        ],
+        env_extra={'PORT': str(free_port())})
+    assert_ok(result)
+    log = result.stdout + result.stderr
+    assert 'Distributed training: True' in log
+    assert 'Epoch(train) [1][2/2]' in log

@@ -73,7 +73,7 @@ def test_teacher_sees_k_under_unix_and_n_under_kd(unix, teacher_sees,
     assert set(losses) == {'loss_kd'}
     scoring = 16 if unix else 0
     assert model.sample_counts == dict(
-        student_scoring=scoring, teacher=teacher_sees[0],
+        batch=16, student_scoring=scoring, teacher=teacher_sees[0],
         student_train=teacher_sees[0])
 
 
@@ -221,3 +221,17 @@ def test_student_export_loads_into_plain_mmpretrain(tmp_path):
     model.eval()
     assert torch.equal(plain(x, mode='tensor'),
                        model.student(x, mode='tensor'))
+
+
+def test_compute_budget_is_resolved_from_fvcore_at_the_first_batch():
+    from mmunix.utils.compute_cost import ComputeCost
+    model = distiller(data_preprocessor=dict(
+        type='UNIXDataPreprocessor', compute_budget=0.95, num_clean=0.25,
+        num_classes=10, mean=[0.] * 3, std=[1.] * 3))
+    model.train()(**batch(model, num=16), mode='loss')
+    f_t, f_s = model.flops_per_sample((3, 32, 32))
+    # resnet14 and resnet8 with 10-class heads, from fvcore, one sample each.
+    assert (f_t, f_s) == (26948224, 12677760)
+    fraction = model.data_preprocessor.num_selected
+    assert ComputeCost(f_t, f_s).unix_ratio(fraction) == pytest.approx(0.95)
+    assert model.sample_counts['teacher'] == round(fraction * 16)

@@ -132,3 +132,37 @@ def test_soft_targets_are_the_mixed_one_hot_labels():
     assert batch.soft_targets(3).tolist() == [[0.75, 0.25, 0.], [0., 0., 1.]]
     clean = MixedBatch.clean(torch.zeros(2, 1), torch.tensor([1, 0]))
     assert clean.soft_targets(2).tolist() == [[0., 1.], [1., 0.]]
+
+
+def test_compute_budget_sets_k_from_the_flops():
+    from mmunix.utils.compute_cost import ComputeCost
+    preprocessor = UNIXDataPreprocessor(compute_budget=0.9, num_clean=0.25)
+    assert preprocessor.needs_compute_cost
+    with pytest.raises(RuntimeError, match='apply_compute_budget'):
+        preprocessor.resolve_counts(64)
+    cost = ComputeCost(3.06, 1.0)
+    fraction = preprocessor.apply_compute_budget(cost)
+    assert fraction == pytest.approx(0.9 - 1 / 5.06)
+    assert cost.unix_ratio(fraction) == pytest.approx(0.9)
+    assert preprocessor.resolve_counts(64) == (45, 16)
+
+
+def test_budget_and_num_selected_together_is_an_error():
+    with pytest.raises(ValueError,
+                       match=r'model\.data_preprocessor: give num_selected=48 '
+                       'or compute_budget=0.8, not both'):
+        UNIXDataPreprocessor(num_selected=48, compute_budget=0.8)
+
+
+@pytest.mark.parametrize('budget', [0, 1.5, -0.2, '0.8'])
+def test_budget_outside_zero_one_fails_at_build(budget):
+    with pytest.raises(ValueError, match=r'compute_budget=.* must be a '
+                       'fraction of the cost of KD'):
+        UNIXDataPreprocessor(compute_budget=budget)
+
+
+def test_budget_below_num_clean_is_an_error():
+    from mmunix.utils.compute_cost import ComputeCost
+    preprocessor = UNIXDataPreprocessor(compute_budget=0.5, num_clean=0.5)
+    with pytest.raises(ValueError, match='fewer than num_clean=0.5'):
+        preprocessor.apply_compute_budget(ComputeCost(3.06, 1.0))

@@ -1,5 +1,6 @@
 """Distillation configs: every pair builds and steps; tools run end to end."""
 import glob
+import json
 import os.path as osp
 import re
 
@@ -85,16 +86,58 @@ def teacher_ckpt(tmp_path_factory):
     return path
 
 
-def distill_options(cifar_root, teacher_ckpt):
+def distill_options(cifar_root, teacher_ckpt, max_epochs=1):
     return [
         '--cfg-options', *tiny_run_options(cifar_root),
-        f'model.teacher_ckpt={teacher_ckpt}', 'train_cfg.max_epochs=1'
+        f'model.teacher_ckpt={teacher_ckpt}',
+        f'train_cfg.max_epochs={max_epochs}', 'custom_hooks.0.interval=1'
     ]
+
+
+@pytest.fixture(scope='module')
+def fvcore_flops():
+    """``(F_t, F_s)`` of resnet56/resnet20, measured here with fvcore."""
+    from fvcore.nn import FlopCountAnalysis
+    register_all_modules()
+    flops = []
+    for arch in ('resnet56', 'resnet20'):
+        cfg = Config.fromfile(
+            osp.join(REPO_ROOT, f'configs/_base_/models/cifar/{arch}.py'))
+        model = MODELS.build(cfg.model).eval()
+        analysis = FlopCountAnalysis(model, torch.zeros(1, 3, 32, 32))
+        analysis.unsupported_ops_warnings(False)
+        flops.append(analysis.total())
+    return tuple(flops)
+
+
+def read_report(work_dir):
+    with open(osp.join(work_dir, 'compute_report.json')) as f:
+        return json.load(f)
+
+
+def check_report(report, batch, kept, unix, fvcore_flops):
+    """The report's counts, and its ratio against design.md §2's formula."""
+    f_t, f_s = fvcore_flops
+    assert (report['teacher_flops_per_sample'],
+            report['student_flops_per_sample']) == (f_t, f_s)
+    assert report['batch_samples'] == batch
+    assert report['teacher_samples'] == kept
+    assert report['student_train_samples'] == kept
+    assert report['student_scoring_samples'] == (batch if unix else 0)
+    assert report['backward_factor'] == 1.0
+    if unix:
+        expected = (batch * f_s + kept * (f_t + 2 * f_s)) / (
+            batch * (f_t + 2 * f_s))
+        assert report['compute_ratio_vs_kd'] == pytest.approx(
+            expected, rel=1e-12)
+    else:
+        assert report['compute_ratio_vs_kd'] == 1.0
+    assert report['kd_equivalent_flops'] == batch * (f_t + 2 * f_s)
 
 
 @pytest.mark.parametrize('method', ['kd', 'unix', 'at-unix', 'sp-unix'])
 def test_train_py_distils_end_to_end(method, tmp_path, cifar_root,
-                                     teacher_ckpt):
+                                     teacher_ckpt, fvcore_flops):
     config = f'configs/{method}_r56_r20_cifar100.py'
     result = run_tool([
         PYTHON, 'tools/train.py', config, '--work-dir',
@@ -108,11 +151,37 @@ def test_train_py_distils_end_to_end(method, tmp_path, cifar_root,
         assert f'loss_{method[:2]}' in log
     state = load_from_local_weights_only(str(tmp_path / 'epoch_1.pth'))
     assert any(k.startswith('student.') for k in state['state_dict'])
+    # 16 images in 4 batches of 4; UNIX keeps 3 of each (0.75 of 4).
+    unix = method.endswith('unix')
+    check_report(read_report(tmp_path), 16, 12 if unix else 16, unix,
+                 fvcore_flops)
+    assert 'Compute(train) [4]' in log
+
+
+def test_compute_counts_continue_after_resume(tmp_path, cifar_root,
+                                              teacher_ckpt, fvcore_flops):
+    config = 'configs/unix_r56_r20_cifar100.py'
+    first = run_tool([
+        PYTHON, 'tools/train.py', config, '--work-dir',
+        str(tmp_path), *distill_options(cifar_root, teacher_ckpt)
+    ])
+    assert_ok(first)
+    saved = load_from_local_weights_only(str(tmp_path / 'epoch_1.pth'))
+    assert saved['meta']['teacher_query_counts'] == dict(
+        batch=16, student_scoring=16, teacher=12, student_train=12)
+
+    resumed = run_tool([
+        PYTHON, 'tools/train.py', config, '--work-dir',
+        str(tmp_path), '--resume',
+        *distill_options(cifar_root, teacher_ckpt, max_epochs=2)
+    ])
+    assert_ok(resumed)
+    check_report(read_report(tmp_path), 32, 24, True, fvcore_flops)
 
 
 @pytest.mark.parametrize('method', ['kd', 'unix'])
 def test_dist_train_distils_with_two_processes(method, tmp_path, cifar_root,
-                                               teacher_ckpt):
+                                               teacher_ckpt, fvcore_flops):
     result = run_tool(
         [
             'bash', 'tools/dist_train.sh',
@@ -124,3 +193,8 @@ def test_dist_train_distils_with_two_processes(method, tmp_path, cifar_root,
     log = result.stdout + result.stderr
     assert 'Distributed training: True' in log
     assert 'Epoch(train) [1][2/2]' in log
+    # Two ranks, two batches of 4 each: the report sums both ranks.
+    unix = method == 'unix'
+    check_report(read_report(tmp_path), 16, 12 if unix else 16, unix,
+                 fvcore_flops)
+    assert log.count('TeacherQueryHook: wrote') == 1

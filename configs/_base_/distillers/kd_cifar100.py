@@ -11,3 +11,7 @@ model = dict(
     type='ClassificationDistiller',
     kd_loss=dict(type='KDLoss', temperature=4.0, loss_weight=1.0),
     ce_loss=dict(type='CrossEntropyLoss', use_soft=True, loss_weight=0.0))
+
+# Logs teacher queries and the compute ratio against KD, and writes
+# compute_report.json to the work dir (design.md §2).
+custom_hooks = [dict(type='TeacherQueryHook', interval=100)]

@@ -10,6 +10,8 @@ from torch import nn
 from mmunix.models.data_preprocessors import MixedBatch, UNIXDataPreprocessor
 from mmunix.registry import MODELS
 from mmunix.utils import model_config
+from mmunix.utils.complexity import measure_complexity
+from mmunix.utils.compute_cost import ComputeCost
 
 
 @MODELS.register_module()
@@ -95,10 +97,12 @@ class ClassificationDistiller(BaseModel):
             if loss is not None:
                 self.feature_losses[name] = loss
 
-        #: Samples that went to each forward in the last training iteration,
-        #: on this process: student scoring, teacher, student training.
+        #: Samples of the last training iteration on this process: the batch
+        #: drawn, then those in the student's scoring forward, the teacher's
+        #: forward and the student's training step.
         self.sample_counts = dict(
-            student_scoring=0, teacher=0, student_train=0)
+            batch=0, student_scoring=0, teacher=0, student_train=0)
+        self._flops_per_sample = {}
 
     def _load_teacher(self, checkpoint: Optional[str]) -> None:
         logger = MMLogger.get_current_instance()
@@ -175,6 +179,8 @@ class ClassificationDistiller(BaseModel):
             dict[str, Tensor]: The weighted losses.
         """
         labels = torch.cat([sample.gt_label for sample in data_samples])
+        if self.uses_unix and self.data_preprocessor.needs_compute_cost:
+            self._apply_compute_budget(inputs.shape)
         if self.uses_unix:
             batch = self.data_preprocessor.mix_and_select(
                 inputs, labels, self.score_forward(inputs))
@@ -184,8 +190,33 @@ class ClassificationDistiller(BaseModel):
             scoring = 0
         kept = batch.inputs.size(0)
         self.sample_counts = dict(
-            student_scoring=scoring, teacher=kept, student_train=kept)
+            batch=inputs.size(0),
+            student_scoring=scoring,
+            teacher=kept,
+            student_train=kept)
         return self.distill(batch)
+
+    def flops_per_sample(self, input_shape) -> Tuple[int, int]:
+        """fvcore's ``(F_t, F_s)``: one sample's forward flops through the
+        teacher and the student in eval mode, for ``(C, H, W)`` inputs."""
+        input_shape = tuple(int(size) for size in input_shape)
+        if input_shape not in self._flops_per_sample:
+            self._flops_per_sample[input_shape] = tuple(
+                measure_complexity(model, input_shape)[1]
+                for model in (self.teacher, self.student))
+        return self._flops_per_sample[input_shape]
+
+    def _apply_compute_budget(self, batch_shape) -> None:
+        cost = ComputeCost(*self.flops_per_sample(batch_shape[1:]))
+        fraction = self.data_preprocessor.apply_compute_budget(cost)
+        batch_size = batch_shape[0]
+        MMLogger.get_current_instance().info(
+            f'compute_budget={self.data_preprocessor.compute_budget}: '
+            f'F_t={cost.teacher_flops / 1e6:.1f}M, '
+            f'F_s={cost.student_flops / 1e6:.1f}M flops per sample, so '
+            f'UNIX keeps k/N={fraction:.4f} of each batch (k='
+            f'{self.data_preprocessor.count(fraction, batch_size)} of '
+            f'{batch_size})')
 
     @torch.no_grad()
     def score_forward(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -102,9 +102,14 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         only ``x̃_0 .. x̃_{k-1}`` are kept.
 
     Args:
-        num_selected (int | float): ``k``, samples kept for the teacher and
-            the student's training step; an int, or a fraction of the actual
-            batch (0.75 keeps 48 of 64). Defaults to 0.75.
+        num_selected (int | float, optional): ``k``, samples kept for the
+            teacher and the student's training step; an int, or a fraction
+            of the actual batch (0.75 keeps 48 of 64). Defaults to 0.75
+            unless ``compute_budget`` is given.
+        compute_budget (float, optional): Instead of ``num_selected``, the
+            target compute ratio against KD (design.md §2, paper
+            convention); ``k/N`` is solved from fvcore's ``F_t``/``F_s`` at
+            the first batch by :meth:`apply_compute_budget`.
         num_clean (int | float): ``b``, rank positions whose mixing weight
             is ~0; an int or a fraction of the batch. Defaults to 0.5.
         sharpness (float): ``w``, steepness of the ramp. Defaults to 10.
@@ -117,18 +122,33 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
     """
 
     def __init__(self,
-                 num_selected: SampleCount = 0.75,
+                 num_selected: Optional[SampleCount] = None,
                  num_clean: SampleCount = 0.5,
                  sharpness: float = 10.,
                  mix_alpha: float = 1.,
                  scorer: dict = dict(type='EntropyScorer'),
+                 compute_budget: Optional[float] = None,
                  **kwargs):
         if kwargs.get('batch_augments'):
             raise ValueError(f'{KEY}.batch_augments cannot be combined with '
                              'UNIXDataPreprocessor, which mixes the batch '
                              'itself')
         super().__init__(**kwargs)
-        self.num_selected = _check_count(
+        if compute_budget is not None:
+            if num_selected is not None:
+                raise ValueError(
+                    f'{KEY}: give num_selected={num_selected} or '
+                    f'compute_budget={compute_budget}, not both')
+            if isinstance(compute_budget, bool) or not isinstance(
+                    compute_budget, Real) or not 0 < compute_budget <= 1:
+                raise ValueError(
+                    f'{KEY}.compute_budget={compute_budget!r} must be a '
+                    'fraction of the cost of KD in (0, 1]')
+        elif num_selected is None:
+            num_selected = 0.75
+        self.compute_budget = compute_budget
+        # With a budget, k is unknown until the FLOPs are measured.
+        self.num_selected = None if num_selected is None else _check_count(
             num_selected, f'{KEY}.num_selected', allow_zero=False)
         self.num_clean = _check_count(
             num_clean, f'{KEY}.num_clean', allow_zero=True)
@@ -149,6 +169,30 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         # hold fewer than an int num_selected) from a misconfiguration.
         self._largest_batch = 0
 
+    @property
+    def needs_compute_cost(self) -> bool:
+        """Whether :meth:`apply_compute_budget` must run before mixing."""
+        return self.num_selected is None
+
+    def apply_compute_budget(self, cost) -> float:
+        """Set ``k/N`` so that UNIX costs ``compute_budget`` times KD.
+
+        Args:
+            cost (ComputeCost): The per-sample flops of teacher and student.
+
+        Returns:
+            float: The chosen ``k/N``.
+        """
+        fraction = cost.selected_fraction(
+            self.compute_budget, key=f'{KEY}.compute_budget')
+        if isinstance(self.num_clean, float) and self.num_clean > fraction:
+            raise ValueError(
+                f'{KEY}.compute_budget={self.compute_budget} keeps '
+                f'{fraction:.3f} of each batch, fewer than num_clean='
+                f'{self.num_clean}; raise the budget or lower num_clean')
+        self.num_selected = fraction
+        return fraction
+
     def resolve_counts(self, batch_size: int) -> tuple:
         """``(k, b)`` for a batch of ``batch_size`` samples.
 
@@ -156,9 +200,14 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         larger than the first batch is an error; on a short final batch it
         is capped at the batch size, and ``b`` at ``k``.
         """
+        if self.needs_compute_cost:
+            raise RuntimeError(
+                f'{KEY}.compute_budget={self.compute_budget}: call '
+                'apply_compute_budget() before the first batch (the '
+                'distiller does)')
         self._largest_batch = max(self._largest_batch, batch_size)
         k, b = (
-            self._count(value, batch_size)
+            self.count(value, batch_size)
             for value in (self.num_selected, self.num_clean))
         k = max(k, 1)
         if k > self._largest_batch:
@@ -175,7 +224,8 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         return k, min(b, k)
 
     @staticmethod
-    def _count(value: SampleCount, batch_size: int) -> int:
+    def count(value: SampleCount, batch_size: int) -> int:
+        """Samples that an int count or a fraction means in a batch."""
         if isinstance(value, int):
             return value
         # Round half up; Python's round() would send 6.5 to 6 but 7.5 to 8.

@@ -1,0 +1,3 @@
+from .teacher_query_hook import TeacherQueryHook
+
+__all__ = ['TeacherQueryHook']

@@ -102,6 +102,9 @@ class ClassificationDistiller(BaseModel):
         #: forward and the student's training step.
         self.sample_counts = dict(
             batch=0, student_scoring=0, teacher=0, student_train=0)
+        #: ``(b,)`` batch positions of the last UNIX iteration's clean, most
+        #: uncertain samples (design.md §1 step 8); ``None`` under KD.
+        self.hard_positions = None
         self._flops_per_sample = {}
 
     def _load_teacher(self, checkpoint: Optional[str]) -> None:
@@ -189,6 +192,7 @@ class ClassificationDistiller(BaseModel):
             batch = MixedBatch.clean(inputs, labels)
             scoring = 0
         kept = batch.inputs.size(0)
+        self.hard_positions = batch.hard_positions
         self.sample_counts = dict(
             batch=inputs.size(0),
             student_scoring=scoring,

@@ -28,12 +28,20 @@ class MixedBatch:
             ``None`` for clean samples (conventional KD).
         ranks (Tensor, optional): ``(N,)`` batch positions sorted from most
             to least uncertain (design.md §1 step 3).
+        num_clean (int): ``b``; ``ranks[:b]`` are the clean, most uncertain
+            samples (design.md §1 step 8).
     """
     inputs: torch.Tensor
     labels_a: torch.Tensor
     labels_b: torch.Tensor
     mask: Optional[torch.Tensor] = None
     ranks: Optional[torch.Tensor] = None
+    num_clean: int = 0
+
+    @property
+    def hard_positions(self) -> Optional[torch.Tensor]:
+        """``(b,)`` batch positions of the clean, most uncertain samples."""
+        return None if self.ranks is None else self.ranks[:self.num_clean]
 
     @classmethod
     def clean(cls, inputs: torch.Tensor, labels: torch.Tensor):
@@ -257,8 +265,12 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         return float(np.random.beta(self.mix_alpha, self.mix_alpha))
 
     @staticmethod
-    def mix(inputs: torch.Tensor, labels: torch.Tensor, ranks: torch.Tensor,
-            mask: torch.Tensor, permutation: torch.Tensor) -> MixedBatch:
+    def mix(inputs: torch.Tensor,
+            labels: torch.Tensor,
+            ranks: torch.Tensor,
+            mask: torch.Tensor,
+            permutation: torch.Tensor,
+            num_clean: int = 0) -> MixedBatch:
         """Steps 5-6: mix and keep the first ``k`` rank positions.
 
         Args:
@@ -268,6 +280,7 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
             mask (Tensor): ``(k,)`` values ``λ·m_j`` of the kept positions.
             permutation (Tensor): ``(k,)`` batch positions to mix in: the
                 first ``k`` entries of a permutation of ``0..N-1``.
+            num_clean (int): ``b``, recorded for hard-sample statistics.
 
         Returns:
             MixedBatch: ``x̃_j = (1 - mask_j)·x[r_j] + mask_j·x[π_j]`` for
@@ -277,7 +290,7 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         weight = mask.to(inputs.dtype).view(-1, *([1] * (inputs.dim() - 1)))
         mixed = (1 - weight) * inputs[kept] + weight * inputs[permutation]
         return MixedBatch(mixed, labels[kept], labels[permutation], mask,
-                          ranks)
+                          ranks, num_clean)
 
     def mix_and_select(self, inputs: torch.Tensor, labels: torch.Tensor,
                        student_logits: torch.Tensor) -> MixedBatch:
@@ -298,4 +311,4 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         mask = self.sample_lambda() * self.ramp(batch_size, b,
                                                 inputs.device)[:k]
         permutation = torch.randperm(batch_size, device=inputs.device)[:k]
-        return self.mix(inputs, labels, ranks, mask, permutation)
+        return self.mix(inputs, labels, ranks, mask, permutation, b)

@@ -1,12 +1,19 @@
-"""Print the parameters and fvcore FLOPs of model configs.
+"""Print parameters, fvcore FLOPs and UNIX compute ratios of configs.
 
 Examples::
 
-    python tools/analysis_tools/get_flops.py configs/_base_/models/cifar/resnet56.py
-    python tools/analysis_tools/get_flops.py --all --markdown
+    # a distillation config: F_t, F_s, their ratio, parameters, and the
+    # per-iteration compute ratio against KD under both backward conventions
+    python tools/analysis_tools/get_flops.py configs/unix_r56_r20_cifar100.py
 
-FLOPs are for one sample in eval mode, one multiply-add counted as one flop
-(see :func:`mmunix.utils.complexity.measure_complexity`).
+    # every config under configs/, as a Markdown table for the docs
+    python tools/analysis_tools/get_flops.py --all
+
+    # the model zoo table of docs/model_zoo.md
+    python tools/analysis_tools/get_flops.py configs/_base_/models/cifar/*.py
+
+FLOPs are fvcore's for one sample in eval mode at the training input size,
+one multiply-add counted as one flop (design.md §2).
 """
 import argparse
 import glob
@@ -15,70 +22,147 @@ import re
 
 from mmengine.config import Config
 
+from mmunix.models.data_preprocessors import UNIXDataPreprocessor
 from mmunix.registry import MODELS
-from mmunix.utils import register_all_modules
+from mmunix.utils import model_config, register_all_modules
 from mmunix.utils.complexity import measure_complexity
+from mmunix.utils.compute_cost import ComputeCost
 
-CIFAR_MODEL_DIR = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
-    '_base_', 'models', 'cifar')
+CONFIG_DIR = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
 
 
 def natural_key(path):
     """Sort ``resnet8`` before ``resnet14``: digit runs compare as numbers."""
-    parts = re.split(r'(\d+)', osp.basename(path))
+    parts = re.split(r'(\d+)', path)
     return [int(p) if p.isdigit() else p for p in parts]
 
 
-def parse_args():
+def training_input_size(cfg: Config) -> int:
+    """The side of the training crop, read from the train pipeline."""
+    for transform in cfg.get('train_dataloader', {}).get('dataset', {}).get(
+            'pipeline', []):
+        for key in ('crop_size', 'scale'):
+            size = transform.get(key)
+            if isinstance(size, int):
+                return size
+            if isinstance(size, (tuple, list)) and len(size) == 2 and \
+                    size[0] == size[1]:
+                return size[0]
+    return 32
+
+
+def measure(path: str, size: int = None) -> dict:
+    """Complexity of the ``model`` of one config.
+
+    Returns a row with ``params``/``flops`` for a plain classifier, and for a
+    distiller also the teacher's, the batch size ``N``, ``k`` and the
+    compute ratio against KD for backward = 1x and 2x forward.
+    """
+    cfg = Config.fromfile(path)
+    size = size or training_input_size(cfg)
+    shape = (3, size, size)
+    row = dict(config=osp.relpath(path), input=size)
+    model_cfg = cfg.model
+    if model_cfg.get('type') != 'ClassificationDistiller':
+        model = MODELS.build(model_config(model_cfg, 'model'))
+        row['params'], row['flops'] = measure_complexity(model, shape)
+        return row
+
+    teacher = MODELS.build(model_config(model_cfg.teacher, 'model.teacher'))
+    student = MODELS.build(model_config(model_cfg.student, 'model.student'))
+    row['teacher_params'], row['teacher_flops'] = measure_complexity(
+        teacher, shape)
+    row['params'], row['flops'] = measure_complexity(student, shape)
+    batch = cfg.train_dataloader.batch_size
+    row['batch'] = batch
+    preprocessor = dict(model_cfg.get('data_preprocessor') or
+                        cfg.get('data_preprocessor') or {})
+    if preprocessor.get('type') != 'UNIXDataPreprocessor':
+        row['method'], row['k'] = 'KD', batch
+    else:
+        row['method'] = 'UNIX'
+        preprocessor.pop('type')
+        unix = UNIXDataPreprocessor(**preprocessor)
+        if unix.needs_compute_cost:
+            unix.apply_compute_budget(
+                ComputeCost(row['teacher_flops'], row['flops']))
+        row['k'] = unix.resolve_counts(batch)[0]
+    for factor in (1, 2):
+        cost = ComputeCost(row['teacher_flops'], row['flops'], factor)
+        scoring = batch if row['method'] == 'UNIX' else 0
+        row[f'ratio_bwd{factor}'] = cost.total(scoring, row['k'],
+                                               row['k']) / cost.kd(batch)
+    return row
+
+
+def print_row(row: dict) -> None:
+    print(f'config      {row["config"]}  (input {row["input"]}x'
+          f'{row["input"]})')
+    if 'teacher_flops' not in row:
+        print(f'params      {row["params"] / 1e6:.2f} M')
+        print(f'FLOPs       {row["flops"] / 1e6:.2f} M')
+        return
+    print(f'F_t         {row["teacher_flops"] / 1e6:.2f} M  (teacher params '
+          f'{row["teacher_params"] / 1e6:.2f} M)')
+    print(f'F_s         {row["flops"] / 1e6:.2f} M  (student params '
+          f'{row["params"] / 1e6:.2f} M)')
+    print(f'F_t/F_s     {row["teacher_flops"] / row["flops"]:.2f}')
+    print(f'{row["method"]:<11} N={row["batch"]}, k={row["k"]}')
+    print(f'compute ratio vs KD  {row["ratio_bwd1"]:.4f} (backward = 1x '
+          f'forward, the paper\'s)  {row["ratio_bwd2"]:.4f} (backward = 2x)')
+
+
+def print_markdown(rows: list) -> None:
+    print('| Config | Input | Params (M) | FLOPs (M) | Teacher FLOPs (M) | '
+          'F_t/F_s | N | k | Ratio vs KD (bwd 1x) | Ratio vs KD (bwd 2x) |')
+    print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | '
+          '---: |')
+    for row in rows:
+        cells = [f'`{row["config"]}`', str(row['input']),
+                 f'{row["params"] / 1e6:.2f}', f'{row["flops"] / 1e6:.1f}']
+        if 'teacher_flops' in row:
+            cells += [
+                f'{row["teacher_flops"] / 1e6:.1f}',
+                f'{row["teacher_flops"] / row["flops"]:.2f}',
+                str(row['batch']), str(row['k']), f'{row["ratio_bwd1"]:.4f}',
+                f'{row["ratio_bwd2"]:.4f}'
+            ]
+        else:
+            cells += [''] * 6
+        print('| ' + ' | '.join(cells) + ' |')
+
+
+def main():
     parser = argparse.ArgumentParser(
-        description='Count the parameters and FLOPs of model configs.')
-    parser.add_argument(
-        'configs', nargs='*', help='config files whose `model` to measure')
+        description='Parameters, fvcore FLOPs and UNIX compute ratios.')
+    parser.add_argument('configs', nargs='*', help='config files')
     parser.add_argument(
         '--all',
         action='store_true',
-        help=f'also measure every config in {osp.relpath(CIFAR_MODEL_DIR)}')
+        help='every config under configs/ except _base_, as Markdown')
     parser.add_argument(
-        '--shape',
-        type=int,
-        nargs=2,
-        default=[32, 32],
-        metavar=('H', 'W'),
-        help='input height and width (default: 32 32)')
+        '--size', type=int, help='input side (default: the training crop)')
     parser.add_argument(
         '--markdown', action='store_true', help='print a Markdown table')
     args = parser.parse_args()
     if args.all:
         args.configs += sorted(
-            glob.glob(osp.join(CIFAR_MODEL_DIR, '*.py')), key=natural_key)
+            (p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'),
+                                  recursive=True) if '_base_' not in p),
+            key=natural_key)
+        args.markdown = True
     if not args.configs:
         parser.error('give config paths, or --all')
-    return args
 
-
-def main():
-    args = parse_args()
     register_all_modules()
-    height, width = args.shape
-    rows = []
-    for path in args.configs:
-        model = MODELS.build(Config.fromfile(path).model)
-        params, flops = measure_complexity(model, (3, height, width))
-        name = osp.splitext(osp.basename(path))[0]
-        rows.append((name, model.backbone.__class__.__name__, params, flops))
-
+    rows = [measure(path, args.size) for path in args.configs]
     if args.markdown:
-        print(f'| Model | Backbone | Params (M) | FLOPs (M) at '
-              f'{height}x{width} |')
-        print('| --- | --- | ---: | ---: |')
-        for name, backbone, params, flops in rows:
-            print(f'| {name} | `{backbone}` | {params / 1e6:.2f} | '
-                  f'{flops / 1e6:.1f} |')
+        print_markdown(rows)
     else:
-        for name, backbone, params, flops in rows:
-            print(f'{name:<14} {backbone:<24} params {params / 1e6:7.2f} M  '
-                  f'FLOPs {flops / 1e6:9.1f} M')
+        for row in rows:
+            print_row(row)
+            print()
 
 
 if __name__ == '__main__':

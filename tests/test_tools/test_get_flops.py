@@ -1,0 +1,42 @@
+"""tools/analysis_tools/get_flops.py prints design.md §2's numbers."""
+import re
+
+import pytest
+
+from conftest import PYTHON, assert_ok, run_tool
+
+SCRIPT = 'tools/analysis_tools/get_flops.py'
+
+
+def test_distillation_config_reports_flops_and_both_ratios():
+    result = run_tool([PYTHON, SCRIPT, 'configs/unix_r56_r20_cifar100.py'])
+    assert_ok(result)
+    out = result.stdout
+    f_t = float(re.search(r'F_t\s+([\d.]+) M', out).group(1))
+    f_s = float(re.search(r'F_s\s+([\d.]+) M', out).group(1))
+    # design.md §4: fvcore gives F_t = 126.8 M, F_s = 41.2 M (ratio 3.08).
+    assert (f_t, f_s) == (126.85, 41.22)
+    assert 'F_t/F_s     3.08' in out
+    assert 'teacher params 0.86 M' in out and 'student params 0.28 M' in out
+    assert 'UNIX        N=64, k=48' in out
+    ratios = re.search(r'compute ratio vs KD\s+([\d.]+) .*\s([\d.]+) '
+                       r'\(backward = 2x\)', out)
+    f_t, f_s = 126_847_232, 41_224_448
+    assert float(ratios.group(1)) == pytest.approx(
+        (64 * f_s + 48 * (f_t + 2 * f_s)) / (64 * (f_t + 2 * f_s)), abs=5e-5)
+    assert float(ratios.group(2)) == pytest.approx(
+        (64 * f_s + 48 * (f_t + 3 * f_s)) / (64 * (f_t + 3 * f_s)), abs=5e-5)
+
+
+def test_markdown_table_has_a_row_per_config():
+    result = run_tool([
+        PYTHON, SCRIPT, 'configs/kd_r56_r20_cifar100.py',
+        'configs/_base_/models/cifar/resnet20.py', '--markdown'
+    ])
+    assert_ok(result)
+    lines = [line for line in result.stdout.splitlines()
+             if line.startswith('| `')]
+    assert len(lines) == 2
+    assert '| 64 | 64 | 1.0000 | 1.0000 |' in lines[0]
+    assert lines[1].startswith('| `configs/_base_/models/cifar/resnet20.py` '
+                               '| 32 | 0.28 | 41.2 |')

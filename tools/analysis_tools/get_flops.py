@@ -114,10 +114,16 @@ def print_row(row: dict) -> None:
 
 
 def print_markdown(rows: list) -> None:
-    print('| Config | Input | Params (M) | FLOPs (M) | Teacher FLOPs (M) | '
-          'F_t/F_s | N | k | Ratio vs KD (bwd 1x) | Ratio vs KD (bwd 2x) |')
-    print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | '
-          '---: |')
+    """A table; the distillation columns only when a distiller is in it."""
+    distill = any('teacher_flops' in row for row in rows)
+    header = ['Config', 'Input', 'Params (M)', 'FLOPs (M)']
+    if distill:
+        header += [
+            'Teacher FLOPs (M)', 'F_t/F_s', 'N', 'k', 'Ratio vs KD (bwd 1x)',
+            'Ratio vs KD (bwd 2x)'
+        ]
+    print('| ' + ' | '.join(header) + ' |')
+    print('| --- |' + ' ---: |' * (len(header) - 1))
     for row in rows:
         cells = [f'`{row["config"]}`', str(row['input']),
                  f'{row["params"] / 1e6:.2f}', f'{row["flops"] / 1e6:.1f}']
@@ -128,7 +134,7 @@ def print_markdown(rows: list) -> None:
                 str(row['batch']), str(row['k']), f'{row["ratio_bwd1"]:.4f}',
                 f'{row["ratio_bwd2"]:.4f}'
             ]
-        else:
+        elif distill:
             cells += [''] * 6
         print('| ' + ' | '.join(cells) + ' |')
 
@@ -156,7 +162,10 @@ def main():
         parser.error('give config paths, or --all')
 
     register_all_modules()
-    rows = [measure(path, args.size) for path in args.configs]
+    rows = [
+        measure(path, args.size)
+        for path in sorted(args.configs, key=natural_key)
+    ]
     if args.markdown:
         print_markdown(rows)
     else:

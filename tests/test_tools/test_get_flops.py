@@ -37,6 +37,8 @@ def test_markdown_table_has_a_row_per_config():
     lines = [line for line in result.stdout.splitlines()
              if line.startswith('| `')]
     assert len(lines) == 2
-    assert '| 64 | 64 | 1.0000 | 1.0000 |' in lines[0]
-    assert lines[1].startswith('| `configs/_base_/models/cifar/resnet20.py` '
-                               '| 32 | 0.28 | 41.2 |')
+    model_row, kd_row = lines  # in natural order of the paths
+    assert kd_row.startswith('| `configs/kd_r56_r20_cifar100.py` | 32 |')
+    assert kd_row.endswith('| 64 | 64 | 1.0000 | 1.0000 |')
+    assert model_row.startswith('| `configs/_base_/models/cifar/resnet20.py`'
+                                ' | 32 | 0.28 | 41.2 |')

@@ -45,6 +45,22 @@ def cifar_root(tmp_path_factory) -> str:
     return write_cifar100(str(tmp_path_factory.mktemp('cifar')))
 
 
+@pytest.fixture(scope='session')
+def teacher_ckpt(tmp_path_factory) -> str:
+    """A randomly initialised resnet56 teacher in mmunix checkpoint format."""
+    import torch
+    from mmengine import Config
+
+    from mmunix.registry import MODELS
+    from mmunix.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/teachers/resnet56_cifar100.py'))
+    path = str(tmp_path_factory.mktemp('teacher') / 'resnet56.pth')
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, path)
+    return path
+
+
 def tiny_run_options(data_root: str, batch_size: int = 4) -> list:
     """``--cfg-options`` that point a CIFAR-100 config at tiny local data."""
     options = []

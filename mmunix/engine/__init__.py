@@ -3,7 +3,7 @@ from .checkpoint_safety import (UnsafeCheckpointError,
                                 load_from_local_weights_only,
                                 mmengine_checkpoint_globals)
 from .distributed import init_distributed
-from .hooks import TeacherQueryHook
+from .hooks import HardSampleHook, TeacherQueryHook
 from .model_wrapper import CPUCapableDDP
 
 # Importing mmunix's engine (register_all_modules does) is what makes
@@ -13,5 +13,5 @@ allow_mmengine_checkpoints()
 __all__ = [
     'CPUCapableDDP', 'init_distributed', 'allow_mmengine_checkpoints',
     'load_from_local_weights_only', 'mmengine_checkpoint_globals',
-    'UnsafeCheckpointError', 'TeacherQueryHook'
+    'UnsafeCheckpointError', 'TeacherQueryHook', 'HardSampleHook'
 ]

@@ -75,17 +75,6 @@ def test_every_config_builds_and_takes_a_training_step(config):
     assert model.sample_counts['teacher'] == (3 if unix else 4)
 
 
-@pytest.fixture(scope='module')
-def teacher_ckpt(tmp_path_factory):
-    """A randomly initialised resnet56 teacher in mmunix checkpoint format."""
-    register_all_modules()
-    cfg = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs/teachers/resnet56_cifar100.py'))
-    path = str(tmp_path_factory.mktemp('teacher') / 'resnet56.pth')
-    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()}, path)
-    return path
-
-
 def distill_options(cifar_root, teacher_ckpt, max_epochs=1):
     return [
         '--cfg-options', *tiny_run_options(cifar_root),

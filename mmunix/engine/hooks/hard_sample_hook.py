@@ -1,0 +1,154 @@
+"""Count, per epoch, how often UNIX picks each training sample as hard."""
+import os.path as osp
+from typing import Optional
+
+import numpy as np
+import torch
+from mmengine.dataset import ConcatDataset
+from mmengine.dist import all_reduce, is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import IterBasedTrainLoop
+from mmengine.utils import mkdir_or_exist
+
+from mmunix.registry import HOOKS
+
+
+@HOOKS.register_module()
+class HardSampleHook(Hook):
+    """Save per-epoch counts of the hard samples UNIX mines (design.md §1
+    step 8).
+
+    After each training iteration the distiller's ``hard_positions`` name the
+    ``b`` clean, most uncertain samples of the batch. The hook maps them to
+    dataset indices through each data sample's ``sample_idx``, which
+    mmengine's ``BaseDataset`` sets to the index the sampler drew and
+    mmpretrain's ``PackInputs`` keeps, and adds them up. At the end of each
+    epoch it sums the counts over all processes, and the main process writes
+    ``epoch_{E}.npy``: an ``np.int64`` vector of length
+    ``len(train_dataloader.dataset)``, entry ``i`` being how often sample
+    ``i`` was selected in epoch ``E`` (1-based, as in ``epoch_{E}.pth``).
+    ``tools/analysis_tools/plot_hard_samples.py`` plots them.
+
+    Under conventional KD there are no hard samples: the hook warns once and
+    writes nothing.
+
+    Note:
+        Resume. Nothing goes into checkpoints: finished epochs are on disk.
+        MMEngine's ``EpochBasedTrainLoop`` re-runs an epoch interrupted by an
+        iteration checkpoint from its first batch, so the resumed epoch is
+        counted in full. An epoch whose count of iterations is not one full
+        pass of the train dataloader (a loop that skips batches already
+        trained) is not saved: the hook warns instead of writing a
+        half-counted file. ``IterBasedTrainLoop`` has no epochs and is
+        refused.
+
+    Note:
+        Dataset wrappers. ``sample_idx`` indexes the innermost dataset, so
+        under ``RepeatDataset`` or ``ClassBalancedDataset`` the counts are per
+        original image (the vector's tail beyond it stays 0). The parts of a
+        ``ConcatDataset`` would share indices, so it is refused.
+
+    Args:
+        out_dir (str, optional): Folder for the ``.npy`` files. Defaults to
+            ``<work_dir>/hard_samples``.
+    """
+
+    def __init__(self, out_dir: Optional[str] = None):
+        self.out_dir = out_dir
+        self._counts: Optional[np.ndarray] = None
+        self._iters = 0
+        self._counted_iters = 0
+        self._warned_kd = False
+
+    @staticmethod
+    def _distiller(runner):
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        if not hasattr(model, 'hard_positions'):
+            raise TypeError(
+                'HardSampleHook needs a distiller that reports '
+                'hard_positions (e.g. ClassificationDistiller), got '
+                f'{type(model).__name__}; remove the hook from custom_hooks '
+                'for other models')
+        return model
+
+    def before_train(self, runner) -> None:
+        self._distiller(runner)
+        if isinstance(runner.train_loop, IterBasedTrainLoop):
+            raise ValueError(
+                'HardSampleHook counts per epoch and needs an epoch-based '
+                'train loop: set train_cfg.by_epoch=True or remove the hook '
+                'from custom_hooks')
+        if isinstance(runner.train_dataloader.dataset, ConcatDataset):
+            raise ValueError(
+                'HardSampleHook counts by sample_idx, which restarts at 0 in '
+                'every part of a ConcatDataset: train_dataloader.dataset '
+                'must not be one while the hook is in custom_hooks')
+        if self.out_dir is None:
+            self.out_dir = osp.join(runner.work_dir, 'hard_samples')
+
+    def before_train_epoch(self, runner) -> None:
+        self._counts = np.zeros(
+            len(runner.train_dataloader.dataset), dtype=np.int64)
+        self._iters = 0
+        self._counted_iters = 0
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        self._iters += 1
+        positions = self._distiller(runner).hard_positions
+        if positions is None:
+            if not self._warned_kd:
+                runner.logger.warning(
+                    'HardSampleHook: the distiller reports no hard samples '
+                    '(conventional KD has none); nothing will be counted')
+                self._warned_kd = True
+            return
+        # One device-to-host copy per iteration and a loop over the b
+        # selected samples only: fine for an opt-in statistic.
+        samples = data_batch['data_samples']
+        try:
+            indices = [samples[p].sample_idx for p in positions.tolist()]
+        except AttributeError as error:
+            raise KeyError(
+                'HardSampleHook needs sample_idx in the metainfo of every '
+                "data sample: keep 'sample_idx' in the meta_keys of the "
+                'PackInputs of train_dataloader.dataset.pipeline') from error
+        if indices and max(indices) >= len(self._counts):
+            raise IndexError(
+                f'HardSampleHook: sample_idx {max(indices)} is out of range '
+                f'for a train dataset of {len(self._counts)} samples (a '
+                'dataset wrapper whose sample_idx is not its own index?)')
+        np.add.at(self._counts, indices, 1)
+        self._counted_iters += 1
+
+    def after_train_epoch(self, runner) -> None:
+        # Every process reaches this point with the same iteration counts,
+        # so all of them take the same branch to the collective or past it.
+        if self._counted_iters == 0:
+            return
+        epoch = runner.epoch + 1
+        expected = len(runner.train_dataloader)
+        if self._iters != expected:
+            runner.logger.warning(
+                f'HardSampleHook: epoch {epoch} ran {self._iters} of its '
+                f'{expected} iterations in this process (resumed mid-epoch '
+                f'by a loop that skips trained batches?); not writing a '
+                f'half-counted epoch_{epoch}.npy')
+            return
+        counts = torch.from_numpy(self._counts)
+        all_reduce(counts, op='sum')
+        if not is_main_process():
+            return
+        mkdir_or_exist(self.out_dir)
+        path = osp.join(self.out_dir, f'epoch_{epoch}.npy')
+        np.save(path, self._counts)
+        runner.logger.info(
+            f'HardSampleHook: epoch {epoch}: {int(self._counts.sum())} hard '
+            f'selections of {int(np.count_nonzero(self._counts))} distinct '
+            f'samples (of {len(self._counts)}), max frequency '
+            f'{int(self._counts.max())}; wrote {path}')

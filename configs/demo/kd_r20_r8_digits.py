@@ -1,0 +1,12 @@
+# Demo KD: the resnet20 teacher of teacher_resnet20_digits.py -> resnet8.
+# tools/run_demo.py passes model.teacher_ckpt.
+_base_ = [
+    '../_base_/datasets/digits_bs64.py',
+    '../_base_/schedules/digits_sgd_15e.py',
+    './demo_runtime.py',
+    '../_base_/distillers/kd.py',
+]
+model = dict(
+    teacher=dict(cfg_path='{{ fileDirname }}/teacher_resnet20_digits.py'),
+    student=dict(cfg_path='{{ fileDirname }}/student_resnet8_digits.py'))
+custom_hooks = [dict(type='TeacherQueryHook', interval=22)]

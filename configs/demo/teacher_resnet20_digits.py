@@ -1,0 +1,8 @@
+# Demo teacher: resnet20 on the digits.
+_base_ = [
+    '../_base_/models/cifar/resnet20.py',
+    '../_base_/datasets/digits_bs64.py',
+    '../_base_/schedules/digits_sgd_15e.py',
+    './demo_runtime.py',
+]
+model = dict(head=dict(num_classes=10))

@@ -235,3 +235,9 @@ def test_compute_budget_is_resolved_from_fvcore_at_the_first_batch():
     fraction = model.data_preprocessor.num_selected
     assert ComputeCost(f_t, f_s).unix_ratio(fraction) == pytest.approx(0.95)
     assert model.sample_counts['teacher'] == round(fraction * 16)
+
+
+def test_unix_keys_without_a_type_do_not_fall_back_to_kd_silently():
+    with pytest.raises(ValueError, match=r'model\.data_preprocessor sets '
+                       r'num_clean but no type.*data_preprocessor\.num_clean'):
+        distiller(unix=False, data_preprocessor=dict(num_clean=40))

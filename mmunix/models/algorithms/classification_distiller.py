@@ -13,6 +13,10 @@ from mmunix.utils import model_config
 from mmunix.utils.complexity import measure_complexity
 from mmunix.utils.compute_cost import ComputeCost
 
+#: Keys that only UNIXDataPreprocessor takes.
+UNIX_ONLY_KEYS = ('num_selected', 'num_clean', 'sharpness', 'mix_alpha',
+                  'scorer', 'compute_budget')
+
 
 @MODELS.register_module()
 class ClassificationDistiller(BaseModel):
@@ -70,6 +74,17 @@ class ClassificationDistiller(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         data_preprocessor = dict(data_preprocessor or {})
+        unix_keys = sorted(set(data_preprocessor) & set(UNIX_ONLY_KEYS))
+        if unix_keys and 'type' not in data_preprocessor:
+            # Most likely `--cfg-options model.data_preprocessor.<key>=...`,
+            # which replaces the merged top-level data_preprocessor: without
+            # this check the run would silently fall back to KD.
+            raise ValueError(
+                f'model.data_preprocessor sets {", ".join(unix_keys)} but no '
+                'type, so it would build a plain ClsDataPreprocessor (KD). '
+                'Set UNIX keys on the top-level data_preprocessor, e.g. '
+                f'--cfg-options data_preprocessor.{unix_keys[0]}=..., or give '
+                "type='UNIXDataPreprocessor' with the normalisation keys")
         data_preprocessor.setdefault('type', 'mmpretrain.ClsDataPreprocessor')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)

@@ -4,8 +4,15 @@ Importing the package checks that the OpenMMLab libraries it builds on are in
 the supported range, so a mismatched install fails here with the fix in the
 message instead of deep inside a training run.
 """
-from .utils.version_check import check_dependency_versions
-from .version import __version__, version_info
+import warnings
+
+# mmcv-lite lacks compiled ops, and mmpretrain's import of mmcv's transformer
+# bricks warns about one of them on every start. mmunix needs none of them.
+warnings.filterwarnings(
+    'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
+from .utils.version_check import check_dependency_versions  # noqa: E402
+from .version import __version__, version_info  # noqa: E402
 
 check_dependency_versions()
 

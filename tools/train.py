@@ -4,6 +4,7 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -63,6 +64,10 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
 
     if args.amp:
+        if get_device() == 'cpu':
+            raise SystemExit('--amp needs an accelerator (CUDA, NPU, MLU or '
+                             'MUSA); this machine has none. Train without '
+                             '--amp on the CPU.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 

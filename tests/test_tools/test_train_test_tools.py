@@ -68,3 +68,18 @@ def test_dist_train_runs_two_processes_on_cpu(tmp_path, cifar_root):
     assert 'Epoch(train) [1][2/2]' in log
     assert saved_iteration(tmp_path / 'epoch_1.pth') == 2
     assert osp.isfile(tmp_path / 'epoch_1.pth')
+
+
+def test_amp_without_an_accelerator_fails_before_anything_is_written(
+        tmp_path):
+    import pytest
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    result = run_tool([
+        PYTHON, 'tools/train.py', TEACHER, '--amp', '--work-dir',
+        str(tmp_path / 'amp')
+    ])
+    assert result.returncode != 0
+    assert '--amp needs an accelerator' in result.stderr
+    assert not (tmp_path / 'amp').exists()

@@ -114,16 +114,16 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
             teacher and the student's training step; an int, or a fraction
             of the actual batch (0.75 keeps 48 of 64). Defaults to 0.75
             unless ``compute_budget`` is given.
-        compute_budget (float, optional): Instead of ``num_selected``, the
-            target compute ratio against KD (design.md §2, paper
-            convention); ``k/N`` is solved from fvcore's ``F_t``/``F_s`` at
-            the first batch by :meth:`apply_compute_budget`.
         num_clean (int | float): ``b``, rank positions whose mixing weight
             is ~0; an int or a fraction of the batch. Defaults to 0.5.
         sharpness (float): ``w``, steepness of the ramp. Defaults to 10.
         mix_alpha (float): ``α`` of ``Beta(α, α)``. Defaults to 1.
         scorer (dict): Uncertainty scorer config, a registered
             ``BaseScorer``. Defaults to ``dict(type='EntropyScorer')``.
+        compute_budget (float, optional): Instead of ``num_selected``, the
+            target compute ratio against KD (design.md §2, paper
+            convention); ``k/N`` is solved from fvcore's ``F_t``/``F_s`` at
+            the first batch by :meth:`apply_compute_budget`.
         **kwargs: Passed to ``ClsDataPreprocessor`` (``mean``, ``std``,
             ``num_classes``...). ``batch_augments`` is refused: UNIX is the
             batch augmentation.

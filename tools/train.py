@@ -1,21 +1,15 @@
 """Train a model (a teacher, a student, or a distiller) from a config."""
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.device import get_device
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
-from mmunix.engine import init_distributed
 from mmunix.utils import register_all_modules
+from mmunix.utils.runner_args import add_runner_args, build_runner, load_config
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train with mmunix')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -33,33 +27,12 @@ def parse_args():
         action='store_true',
         help='scale the learning rate linearly with the total batch size '
         '(relative to auto_scale_lr.base_batch_size)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config keys, e.g. train_cfg.max_epochs=1 '
-        'model.teacher_ckpt=work_dirs/teacher/epoch_240.pth')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parser.parse_args()
 
 
-def merge_args(cfg: Config, args) -> Config:
-    """Apply the command-line switches to ``cfg``."""
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+def apply_train_options(cfg, args) -> None:
+    """Apply the training switches of the command line to ``cfg``."""
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
 
@@ -79,21 +52,11 @@ def merge_args(cfg: Config, args) -> Config:
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
-
 
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = merge_args(Config.fromfile(args.config), args)
-    init_distributed(args.launcher,
-                     cfg.get('env_cfg', {}).get('dist_cfg', {}).get(
-                         'backend', 'nccl'))
-    runner = (RUNNERS.build(cfg)
-              if 'runner_type' in cfg else Runner.from_cfg(cfg))
-    runner.train()
+    build_runner(load_config(args, apply_train_options)).train()
 
 
 if __name__ == '__main__':

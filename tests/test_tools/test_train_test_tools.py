@@ -83,3 +83,45 @@ def test_amp_without_an_accelerator_fails_before_anything_is_written(
     assert result.returncode != 0
     assert '--amp needs an accelerator' in result.stderr
     assert not (tmp_path / 'amp').exists()
+
+
+def test_slurm_scripts_build_the_srun_command(tmp_path):
+    """A stand-in ``srun`` records what the scripts would submit."""
+    import os
+    import stat
+    fake = tmp_path / 'bin' / 'srun'
+    fake.parent.mkdir()
+    fake.write_text('#!/usr/bin/env bash\necho "srun $*"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {'PATH': f'{fake.parent}{os.pathsep}{os.environ["PATH"]}',
+           'GPUS': '16', 'GPUS_PER_NODE': '8'}
+
+    train = run_tool(['bash', 'tools/slurm_train.sh', 'gpu', 'job', TEACHER,
+                      'work_dirs/x', '--amp'], env_extra=env)
+    assert_ok(train)
+    line = train.stdout.strip().splitlines()[-1]
+    assert line.startswith('srun -p gpu --job-name=job --gres=gpu:8 '
+                           '--ntasks=16 --ntasks-per-node=8')
+    assert line.endswith(f'tools/train.py {TEACHER} --work-dir=work_dirs/x '
+                         '--amp --launcher=slurm')
+
+    test = run_tool(['bash', 'tools/slurm_test.sh', 'gpu', 'job', TEACHER,
+                     'ckpt.pth', '--out', 'm.json'], env_extra=env)
+    assert_ok(test)
+    assert test.stdout.strip().splitlines()[-1].endswith(
+        f'tools/test.py {TEACHER} ckpt.pth --out m.json --launcher=slurm')
+
+
+def test_dist_test_evaluates_with_two_processes(tmp_path, cifar_root):
+    assert_ok(train(tmp_path, cifar_root, max_epochs=1))
+    result = run_tool(
+        [
+            'bash', 'tools/dist_test.sh', TEACHER,
+            str(tmp_path / 'epoch_1.pth'), '2', '--work-dir',
+            str(tmp_path / 'test'), '--out',
+            str(tmp_path / 'm.json'), '--cfg-options',
+            *tiny_run_options(cifar_root)
+        ],
+        env_extra={'PORT': str(free_port())})
+    assert_ok(result)
+    assert 'accuracy/top1' in json.loads((tmp_path / 'm.json').read_text())

@@ -241,3 +241,42 @@ def test_unix_keys_without_a_type_do_not_fall_back_to_kd_silently():
     with pytest.raises(ValueError, match=r'model\.data_preprocessor sets '
                        r'num_clean but no type.*data_preprocessor\.num_clean'):
         distiller(unix=False, data_preprocessor=dict(num_clean=40))
+
+
+def test_exported_student_runs_in_mmpretrain_apis_without_mmunix(tmp_path):
+    """mmpretrain's inferencer loads the export in a process that never
+    imports mmunix itself; the config's ``mmunix.`` backbone scope does."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    model = distiller().eval()
+    ckpt, out = tmp_path / 'distill.pth', tmp_path / 'student.pth'
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    subprocess.run([
+        sys.executable, 'tools/model_converters/extract_student.py',
+        str(ckpt), str(out)
+    ], cwd=REPO_ROOT, check=True, capture_output=True)
+
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3),
+                                              dtype=np.uint8)
+    np.save(tmp_path / 'image.npy', image)
+    script = (
+        'import json, sys, numpy as np\n'
+        'from mmpretrain.apis import ImageClassificationInferencer\n'
+        'inferencer = ImageClassificationInferencer(\n'
+        '    model="configs/demo/student_resnet8_digits.py",\n'
+        f'    pretrained="{out}")\n'
+        f'result = inferencer(np.load("{tmp_path / "image.npy"}"))[0]\n'
+        'print(json.dumps(result["pred_scores"].tolist()))\n')
+    result = subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True)
+    scores = torch.tensor(json.loads(result.stdout.strip().splitlines()[-1]))
+
+    # The demo config normalises with mean 77.8 and std 82.5.
+    x = (torch.from_numpy(image).permute(2, 0, 1).float()[None] - 77.8) / 82.5
+    with torch.no_grad():
+        expected = model.student(x, mode='tensor').softmax(1)[0]
+    torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)

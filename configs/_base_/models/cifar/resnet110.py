@@ -1,6 +1,8 @@
+# The mmunix. scope lets plain mmpretrain (e.g. mmpretrain.apis) find the
+# backbone as well as mmunix's own default scope.
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='CIFARResNet', arch='resnet110'),
+    backbone=dict(type='mmunix.CIFARResNet', arch='resnet110'),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

@@ -1,6 +1,8 @@
+# The mmunix. scope lets plain mmpretrain (e.g. mmpretrain.apis) find the
+# backbone as well as mmunix's own default scope.
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='WideResNet', arch='wrn_16_1'),
+    backbone=dict(type='mmunix.WideResNet', arch='wrn_16_1'),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

@@ -3,5 +3,5 @@
 _base_ = ['../_base_/default_runtime.py']
 default_hooks = dict(
     logger=dict(interval=11),
-    checkpoint=dict(interval=5, max_keep_ckpts=1, save_best=None))
+    checkpoint=dict(interval=3, max_keep_ckpts=1, save_best=None))
 randomness = dict(seed=0)

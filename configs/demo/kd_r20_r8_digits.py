@@ -2,7 +2,7 @@
 # tools/run_demo.py passes model.teacher_ckpt.
 _base_ = [
     '../_base_/datasets/digits_bs64.py',
-    '../_base_/schedules/digits_sgd_15e.py',
+    '../_base_/schedules/digits_sgd_6e.py',
     './demo_runtime.py',
     '../_base_/distillers/kd.py',
 ]

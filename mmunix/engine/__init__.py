@@ -1,5 +1,6 @@
 from .checkpoint_safety import (UnsafeCheckpointError,
                                 allow_mmengine_checkpoints,
+                                load_from_http_weights_only,
                                 load_from_local_weights_only,
                                 mmengine_checkpoint_globals)
 from .distributed import init_distributed
@@ -12,6 +13,7 @@ allow_mmengine_checkpoints()
 
 __all__ = [
     'CPUCapableDDP', 'init_distributed', 'allow_mmengine_checkpoints',
-    'load_from_local_weights_only', 'mmengine_checkpoint_globals',
+    'load_from_local_weights_only', 'load_from_http_weights_only',
+    'mmengine_checkpoint_globals',
     'UnsafeCheckpointError', 'TeacherQueryHook', 'HardSampleHook'
 ]

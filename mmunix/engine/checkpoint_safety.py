@@ -18,9 +18,10 @@ Checkpoints are untrusted input (a pickle can run any code), so we never turn
    is redundant anyway: the built-in statistics are set by
    ``HistoryBuffer.__init__`` and custom ones by their registration at import.
 
-Local checkpoints are read by :func:`load_from_local_weights_only`, which
-asks for ``weights_only=True`` explicitly (whatever torch's default) and turns
-a refused pickle into :class:`UnsafeCheckpointError`, which says what
+Local and ``http(s)://`` checkpoints are read by
+:func:`load_from_local_weights_only` and :func:`load_from_http_weights_only`,
+which ask for ``weights_only=True`` explicitly (whatever torch's default) and
+turn a refused pickle into :class:`UnsafeCheckpointError`, which says what
 happened. Anything outside the allow-list, e.g. a pickle that calls
 ``os.system``, is refused before it runs.
 """
@@ -30,6 +31,7 @@ import pickle
 
 import numpy as np
 import torch
+from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
@@ -82,7 +84,21 @@ def _reason(error: Exception) -> str:
         p for p in paragraphs[1:]
         if not p.startswith(('Check the documentation', 'Please file'))
     ]
-    return (causes or paragraphs or ['unknown'])[0]
+    cause = (causes or paragraphs or ['unknown'])[0]
+    # Drop torch's advice on allow-listing the global: not for untrusted files.
+    cause = cause.split('WeightsUnpickler error:')[-1].split(' Please use')[0]
+    return cause.strip()
+
+
+def _refuse(source: str, error: Exception) -> UnsafeCheckpointError:
+    return UnsafeCheckpointError(
+        f'Refused to load {source}: its pickle asks for an object that is '
+        'not allow-listed, and unpickling it could run arbitrary code. '
+        'mmunix loads checkpoints with torch.load(weights_only=True), which '
+        'allows tensors, plain containers and the few MMEngine/NumPy types '
+        f'of a training checkpoint. Reason: {_reason(error)} If you trust '
+        'this file, re-save its state_dict in a trusted environment '
+        '(torch.save({"state_dict": sd}, path)).')
 
 
 def load_from_local_weights_only(filename: str, map_location=None):
@@ -103,15 +119,36 @@ def load_from_local_weights_only(filename: str, map_location=None):
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        raise UnsafeCheckpointError(
-            f'Refused to load {filename}: its pickle asks for an object that '
-            'is not allow-listed, and unpickling it could run arbitrary code. '
-            'mmunix loads checkpoints with torch.load(weights_only=True), '
-            'which allows tensors, plain containers and the few MMEngine/'
-            f'NumPy types of a training checkpoint. Reason: {_reason(error)} '
-            'If you '
-            'trust this file, re-save its state_dict in a trusted '
-            'environment (torch.save({"state_dict": sd}, path)).') from None
+        raise _refuse(filename, error) from None
+
+
+def load_from_http_weights_only(url: str, map_location=None):
+    """Download a checkpoint into torch's hub cache and load it weights-only.
+
+    Registered for ``http://`` and ``https://``: MMEngine's own loader goes
+    through ``torch.hub.load_state_dict_from_url``, whose ``weights_only``
+    defaults to False, so a model-zoo URL such as a ``teacher_ckpt`` could
+    otherwise run code. Under DDP the first process downloads while the
+    others wait, as MMEngine does.
+    """
+    rank, world_size = get_dist_info()
+
+    def fetch():
+        try:
+            return torch.hub.load_state_dict_from_url(
+                url,
+                map_location=map_location,
+                progress=False,
+                weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise _refuse(url, error) from None
+
+    checkpoint = fetch() if rank == 0 else None
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            checkpoint = fetch()
+    return checkpoint
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -120,3 +157,7 @@ def allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_weights_only, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'),
+        loader=load_from_http_weights_only,
+        force=True)

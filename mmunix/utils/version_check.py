@@ -6,7 +6,8 @@ from mmengine.utils import digit_version
 #: ``package -> (minimum inclusive, maximum exclusive, pip requirement)``.
 SUPPORTED_VERSIONS = {
     'mmengine': ('0.10.0', '1.0.0', 'mmengine>=0.10.0,<1.0.0'),
-    'mmcv': ('2.0.0', '2.4.0', 'mmcv-lite>=2.0.0,<2.4.0 (or a full mmcv)'),
+    # mmcv-lite needs no compiler; a full mmcv in range works as well.
+    'mmcv': ('2.0.0', '2.4.0', 'mmcv-lite>=2.0.0,<2.4.0'),
     'mmpretrain': ('1.2.0', '1.3.0', 'mmpretrain>=1.2.0,<1.3.0'),
 }
 

@@ -73,3 +73,41 @@ def test_code_running_checkpoint_is_refused_before_it_runs(tmp_path):
 def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         load_from_local_weights_only(str(tmp_path / 'nope.pth'))
+
+
+@pytest.fixture
+def http_folder(tmp_path, monkeypatch):
+    """Serve ``tmp_path/served`` over HTTP on localhost; torch's hub cache in
+    ``tmp_path/hub``."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / 'served'
+    folder.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'hub'))
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+
+
+def test_model_zoo_urls_load_weights_only_too(http_folder, tmp_path):
+    folder, base = http_folder
+    model = torch.nn.Linear(2, 2)
+    torch.save({'state_dict': model.state_dict()}, folder / 'good.pth')
+    marker = tmp_path / 'pwned'
+    torch.save({'payload': RunsShellOnLoad(marker)}, folder / 'bad.pth')
+
+    other = torch.nn.Linear(2, 2)
+    load_checkpoint(other, f'{base}/good.pth')
+    assert torch.equal(other.weight, model.weight)
+
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r'Refused to load http://.*bad\.pth.*system'):
+        load_checkpoint(other, f'{base}/bad.pth')
+    assert not marker.exists()

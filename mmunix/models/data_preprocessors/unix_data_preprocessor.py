@@ -221,8 +221,8 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
         if k > self._largest_batch:
             raise ValueError(
                 f'{KEY}.num_selected={self.num_selected} exceeds the batch '
-                f'size {batch_size}; lower it or give a fraction such as '
-                f'{self.num_selected / batch_size:.2f}')
+                f'size {batch_size}; lower it or give a fraction of the '
+                'batch such as 0.75')
         if b > k and batch_size == self._largest_batch:
             raise ValueError(
                 f'{KEY}.num_clean={self.num_clean} gives b={b} clean samples,'

@@ -6,7 +6,6 @@ module names, so a community ``state_dict`` becomes an mmunix one by prefixing
 every backbone key with ``backbone.`` and renaming the classifier to
 ``head.fc.``; the result is checked strictly against the target model.
 """
-import pickle
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping
 
@@ -28,8 +27,9 @@ MAX_LISTED_KEYS = 30
 def load_community_state_dict(path: str) -> Dict[str, torch.Tensor]:
     """Read the ``state_dict`` of a community checkpoint, weights only.
 
-    Checkpoints are untrusted input, so the file is unpickled with
-    ``weights_only=True``: tensors and plain containers only, no code.
+    Checkpoints are untrusted input, so the file is read by mmunix's
+    weights-only loader, which raises ``UnsafeCheckpointError`` for a pickle
+    that needs anything beyond tensors and plain containers.
 
     Args:
         path (str): A ``torch.save``-d dict holding the ``state_dict`` under
@@ -39,19 +39,9 @@ def load_community_state_dict(path: str) -> Dict[str, torch.Tensor]:
         dict[str, Tensor]: The ``state_dict``, keys as stored (a DataParallel
         ``module.`` prefix is left for :func:`convert_community_state_dict`).
     """
-    try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch's message ends with how to load the file anyway; keep only
-        # what it refused.
-        reason = str(err).partition('WeightsUnpickler error: ')[2]
-        reason = reason.split('. ')[0] if reason else str(err)
-        raise pickle.UnpicklingError(
-            f'Refusing to load {path}: it is not a weights-only checkpoint '
-            f'({reason}). Unpickling anything beyond tensors and plain '
-            'containers could run code. Where you trust the file, re-save '
-            'just its weights, e.g. torch.save({"state_dict": '
-            'model.state_dict()}, path).') from err
+    # Imported here: mmunix.engine imports the model registry at start-up.
+    from mmunix.engine import load_from_local_weights_only
+    checkpoint = load_from_local_weights_only(str(path), map_location='cpu')
     return extract_state_dict(checkpoint, source=str(path))
 
 

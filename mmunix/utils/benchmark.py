@@ -51,6 +51,10 @@ LABELS = dict(
     plain_kd='KD (plain PyTorch)',
     plain_unix='UNIX (plain PyTorch)')
 
+#: A median more than this many times the fastest iteration means that
+#: other processes were busy during most of the run.
+NOISY_SPREAD = 1.25
+
 
 def unix_flops_ratio(flops_teacher: int, flops_student: int, batch_size: int,
                      num_selected: int) -> float:
@@ -525,4 +529,16 @@ def format_table(result: dict, time_slack: float = 0.03,
                 ratios['mmunix_plain_unix_time'] <= overhead_limit)),
         row('mmunix / plain, KD', 'mmunix_plain_kd_time'),
     ]
+    noisy = [
+        LABELS[name] for name in METHODS
+        if r['median_ms'][name] > NOISY_SPREAD * r['min_ms'][name]
+    ]
+    if noisy:
+        lines += [
+            '',
+            f'Warning: the median of {", ".join(noisy)} is over '
+            f'{NOISY_SPREAD:g}x its minimum; other processes were probably '
+            'competing for the CPU. Rerun on a quieter machine or with more '
+            '--iters before trusting the ratios.'
+        ]
     return '\n'.join(lines)

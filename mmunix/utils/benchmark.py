@@ -1,28 +1,30 @@
 """Wall-clock cost of UNIX against conventional KD, and mmunix's overhead.
 
-Three training iterations are timed in one process, interleaved round by
-round (KD, UNIX, plain UNIX, KD, ...), so that the noise of a shared machine
-falls on all three alike:
+Four training iterations are timed in one process, interleaved round by
+round (KD, UNIX, plain KD, plain UNIX, then the same rotated by one), so that
+the noise of a shared machine falls on all of them alike:
 
 - **KD (mmunix)**: ``ClassificationDistiller.train_step`` with
   ``ClsDataPreprocessor``, i.e. the data preprocessor, the distiller's
   ``loss()``, backward and the optimizer step of an MMEngine
   ``OptimWrapper``, exactly what the Runner's train loop calls.
 - **UNIX (mmunix)**: the same with ``UNIXDataPreprocessor``.
-- **UNIX (plain PyTorch)**: :class:`PlainUNIXStep`, an independent
-  implementation of design.md §1 with bare modules and ``torch.optim.SGD``
-  and nothing of MMEngine. The gap between it and UNIX (mmunix) is the
-  framework's overhead.
+- **KD (plain PyTorch)** and **UNIX (plain PyTorch)**: :class:`PlainKDStep`
+  and :class:`PlainUNIXStep`, an independent implementation of design.md §1
+  with bare modules and ``torch.optim.SGD`` and nothing of MMEngine. The gap
+  between them and the mmunix rows is the framework's overhead.
 
-All three start from the same weights and see the same synthetic batch:
+All four start from the same weights and see the same synthetic batch:
 random ``uint8`` images and labels, collated as the config's train dataloader
-collates, which the preprocessors (and :class:`PlainUNIXStep`, by hand)
-normalise with the config's mean and std.
+collates, which the preprocessors (and the plain steps, by hand) normalise
+with the config's mean and std.
 
 The FLOPs ratio is design.md §2 with fvcore's ``F_t`` and ``F_s`` from
-:func:`mmunix.utils.complexity.measure_complexity`.
+:func:`mmunix.utils.complexity.measure_complexity` (through the distiller's
+``flops_per_sample``).
 """
 import copy
+import inspect
 import statistics
 import time
 from fractions import Fraction
@@ -36,7 +38,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from torch import nn
 
-from mmunix.utils.complexity import measure_complexity
+from mmunix.utils.compute_cost import ComputeCost
 
 try:
     import resource
@@ -61,8 +63,8 @@ def unix_flops_ratio(flops_teacher: int, flops_student: int, batch_size: int,
     """Design.md §2: UNIX's FLOPs per iteration over KD's.
 
     ``(N·F_s + k·(F_t + 2F_s)) / (N·(F_t + 2F_s))``, a student backward
-    costing one forward. Computed in exact rational arithmetic, then
-    rounded once to a float.
+    costing one forward: :meth:`ComputeCost.unix_ratio` evaluated in exact
+    rational arithmetic and rounded once to a float.
 
     Args:
         flops_teacher (int): ``F_t``, teacher forward FLOPs of one sample.
@@ -70,9 +72,11 @@ def unix_flops_ratio(flops_teacher: int, flops_student: int, batch_size: int,
         batch_size (int): ``N``.
         num_selected (int): ``k``.
     """
-    f_t, f_s = Fraction(flops_teacher), Fraction(flops_student)
-    n, k = Fraction(batch_size), Fraction(num_selected)
-    return float((n * f_s + k * (f_t + 2 * f_s)) / (n * (f_t + 2 * f_s)))
+    cost = ComputeCost(
+        Fraction(flops_teacher),
+        Fraction(flops_student),
+        backward_factor=Fraction(1))
+    return float(cost.unix_ratio(Fraction(num_selected, batch_size)))
 
 
 def build_distillers(cfg: Config, device: str) -> tuple:
@@ -86,6 +90,8 @@ def build_distillers(cfg: Config, device: str) -> tuple:
     Returns:
         tuple: ``(kd_model, unix_model)``, in train mode on ``device``.
     """
+    from mmpretrain.models import ClsDataPreprocessor
+
     from mmunix.registry import MODELS
 
     def build(preprocessor: dict):
@@ -103,11 +109,12 @@ def build_distillers(cfg: Config, device: str) -> tuple:
             'benchmark needs a UNIX config: its data_preprocessor.type must '
             f'be UNIXDataPreprocessor, got {unix_preprocessor!r}')
     unix = build(unix_preprocessor)
+    # Keep what ClsDataPreprocessor understands (normalisation...), drop the
+    # UNIX keys.
+    cls_args = inspect.signature(ClsDataPreprocessor).parameters
     kd_preprocessor = {
         key: value
-        for key, value in unix_preprocessor.items() if key not in (
-            'type', 'num_selected', 'num_clean', 'sharpness', 'mix_alpha',
-            'scorer')
+        for key, value in unix_preprocessor.items() if key in cls_args
     }
     kd_preprocessor['type'] = 'mmpretrain.ClsDataPreprocessor'
     kd = build(kd_preprocessor)
@@ -343,7 +350,7 @@ def run_benchmark(config: str,
                   warmup: int = 3,
                   seed: int = 0,
                   image_shape: Sequence[int] = (3, 32, 32)) -> dict:
-    """Time KD, UNIX and plain-PyTorch UNIX iterations of a UNIX config.
+    """Time KD and UNIX iterations of a UNIX config, mmunix and plain.
 
     Args:
         config (str): A UNIX config, e.g.
@@ -359,8 +366,9 @@ def run_benchmark(config: str,
             ``(3, 32, 32)``.
 
     Returns:
-        dict: Settings, ``flops``, ``median_ms``, ``times_ms`` and
-        ``ratios`` (see ``docs/benchmarks.md``).
+        dict: Settings, ``flops``, per-row ``median_ms``, ``min_ms``,
+        ``times_ms`` and ``minor_faults``, and ``ratios`` and
+        ``ratios_of_min`` (see ``docs/benchmarks.md``).
     """
     from mmunix.utils import register_all_modules
 
@@ -380,16 +388,19 @@ def run_benchmark(config: str,
     cfg = Config.fromfile(config)
     kd, unix = build_distillers(cfg, str(device))
     preprocessor = unix.data_preprocessor
-    _, flops_teacher = measure_complexity(unix.teacher, image_shape)
-    _, flops_student = measure_complexity(unix.student, image_shape)
+    flops_teacher, flops_student = unix.flops_per_sample(image_shape)
 
     num_classes = unix.student.head.num_classes
     data, images, _ = synthetic_batch(cfg, batch_size, image_shape,
                                       num_classes, seed)
     images = images.to(device)
 
-    # k and b as the config resolves them at this batch size; the check
-    # after timing confirms that mmunix kept k samples too.
+    # k and b as the config resolves them at this batch size (solving a
+    # compute_budget for k first, as the distiller does at its first batch);
+    # the check after timing confirms that mmunix kept k samples too.
+    if preprocessor.needs_compute_cost:
+        preprocessor.apply_compute_budget(
+            ComputeCost(flops_teacher, flops_student))
     k, b = preprocessor.resolve_counts(batch_size)
     optimizer_cfg = dict(copy.deepcopy(cfg.optim_wrapper.optimizer))
     if optimizer_cfg.pop('type') != 'SGD':
@@ -503,7 +514,8 @@ def format_table(result: dict, time_slack: float = 0.03,
         f"student {r['student']} F_s = {r['flops']['student'] / 1e6:.1f} M "
         f"(fvcore, one sample at {'x'.join(map(str, r['image_shape']))})",
         f"N = {r['batch_size']}, k = {r['num_selected']}, "
-        f"b = {r['num_clean']}; {r['device']}, {r['threads']} threads, "
+        f"b = {r['num_clean']}; {r['device']}, {r['threads']} "
+        f"thread{'s' if r['threads'] != 1 else ''}, "
         f"{precision}, torch {r['torch']}; {r['iters']} rounds after "
         f"{r['warmup']} warm-up, interleaved; {r['date']}",
         '',

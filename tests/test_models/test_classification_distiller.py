@@ -270,10 +270,12 @@ def test_exported_student_runs_in_mmpretrain_apis_without_mmunix(tmp_path):
         '    model="configs/demo/student_resnet8_digits.py",\n'
         f'    pretrained="{out}")\n'
         f'result = inferencer(np.load("{tmp_path / "image.npy"}"))[0]\n'
-        'print(json.dumps(result["pred_scores"].tolist()))\n')
-    result = subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=True)
-    scores = torch.tensor(json.loads(result.stdout.strip().splitlines()[-1]))
+        # A file, not stdout: the inferencer draws a progress bar there.
+        f'open("{tmp_path / "scores.json"}", "w").write(\n'
+        '    json.dumps(result["pred_scores"].tolist()))\n')
+    subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
+                   capture_output=True, text=True, check=True)
+    scores = torch.tensor(json.loads((tmp_path / 'scores.json').read_text()))
 
     # The demo config normalises with mean 77.8 and std 82.5.
     x = (torch.from_numpy(image).permute(2, 0, 1).float()[None] - 77.8) / 82.5

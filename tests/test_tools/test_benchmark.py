@@ -6,6 +6,7 @@ docs/benchmarks.md, not to tests.
 """
 import copy
 import json
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from mmunix.utils.benchmark import (METHODS, PlainUNIXStep, run_benchmark,
                                     time_interleaved)
 from mmunix.utils.complexity import measure_complexity
 
-from conftest import PYTHON, assert_ok, run_tool
+from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 
 CONFIG = 'configs/unix_r56_r20_cifar100.py'
 RATIO_KEYS = {
@@ -35,9 +36,22 @@ def build_unix_model():
     return MODELS.build(cfg.model)
 
 
+def run_on_one_thread(config, **kwargs):
+    """``run_benchmark`` on one thread, as ``run_tool`` runs subprocesses:
+    two OpenMP threads on a busy 2-core machine can make each tiny
+    iteration 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_benchmark(
+            config, iters=2, batch_size=8, warmup=1, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='module')
 def result():
-    return run_benchmark(CONFIG, iters=2, batch_size=8, warmup=1)
+    return run_on_one_thread(CONFIG)
 
 
 def test_result_has_positive_timings_of_every_iteration(result):
@@ -51,7 +65,7 @@ def test_result_has_positive_timings_of_every_iteration(result):
     assert set(result['ratios']) == RATIO_KEYS
     assert set(result['ratios_of_min']) == RATIO_KEYS - {'unix_kd_flops'}
     assert all(value > 0 for value in result['ratios'].values())
-    assert result['threads'] == torch.get_num_threads()
+    assert result['threads'] == 1
     assert (result['batch_size'], result['num_selected'],
             result['num_clean']) == (8, 6, 4)
 
@@ -66,6 +80,17 @@ def test_flops_ratio_is_the_design_formula_on_measured_flops(result):
     # rational arithmetic, so the two agree to the last bit.
     assert result['ratios']['unix_kd_flops'] == \
         (n * f_s + k * (f_t + 2 * f_s)) / (n * (f_t + 2 * f_s))
+
+
+def test_compute_budget_config_is_benchmarked_at_its_solved_k(tmp_path):
+    config = tmp_path / 'unix_budget.py'
+    config.write_text(
+        f"_base_ = [{str(osp.join(REPO_ROOT, CONFIG))!r}]\n"
+        'data_preprocessor = dict(num_selected=None, compute_budget=0.9)\n')
+    budget = run_on_one_thread(str(config))
+    # k/N = 0.9 - F_s / (F_t + 2 F_s) = 0.703 keeps 6 of 8 (and
+    # run_benchmark checks that mmunix kept as many).
+    assert budget['num_selected'] == 6
 
 
 def test_plain_reference_mixes_and_selects_like_mmunix():
@@ -120,7 +145,7 @@ def test_cli_prints_the_table_and_writes_json(tmp_path):
     ])
     assert_ok(finished)
     for label in ('KD (mmunix)', 'UNIX (mmunix)', 'UNIX (plain PyTorch)',
-                  'UNIX / KD FLOPs', 'threads'):
+                  'UNIX / KD FLOPs', 'thread'):
         assert label in finished.stdout
     dumped = json.loads(out.read_text())
     assert set(dumped['ratios']) == RATIO_KEYS

@@ -4,7 +4,8 @@ import argparse
 from mmengine.fileio import dump
 
 from mmunix.utils import register_all_modules
-from mmunix.utils.runner_args import add_runner_args, build_runner, load_config
+from mmunix.utils.runner_args import (add_runner_args, build_runner,
+                                     load_config, process_group)
 
 
 def parse_args():
@@ -24,10 +25,12 @@ def main():
     def load_checkpoint(cfg, args):
         cfg.load_from = args.checkpoint
 
-    runner = build_runner(load_config(args, load_checkpoint))
-    metrics = runner.test()
-    if args.out and runner.rank == 0:
-        dump(metrics, args.out)
+    cfg = load_config(args, load_checkpoint)
+    with process_group(cfg):
+        runner = build_runner(cfg)
+        metrics = runner.test()
+        if args.out and runner.rank == 0:
+            dump(metrics, args.out)
 
 
 if __name__ == '__main__':

@@ -4,7 +4,8 @@ import argparse
 from mmengine.device import get_device
 
 from mmunix.utils import register_all_modules
-from mmunix.utils.runner_args import add_runner_args, build_runner, load_config
+from mmunix.utils.runner_args import (add_runner_args, build_runner,
+                                     load_config, process_group)
 
 
 def parse_args():
@@ -56,7 +57,9 @@ def apply_train_options(cfg, args) -> None:
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    build_runner(load_config(args, apply_train_options)).train()
+    cfg = load_config(args, apply_train_options)
+    with process_group(cfg):
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -3,7 +3,7 @@ from .checkpoint_safety import (UnsafeCheckpointError,
                                 load_from_http_weights_only,
                                 load_from_local_weights_only,
                                 mmengine_checkpoint_globals)
-from .distributed import init_distributed
+from .distributed import distributed_session, init_distributed
 from .hooks import HardSampleHook, TeacherQueryHook
 from .model_wrapper import CPUCapableDDP
 
@@ -12,7 +12,7 @@ from .model_wrapper import CPUCapableDDP
 allow_mmengine_checkpoints()
 
 __all__ = [
-    'CPUCapableDDP', 'init_distributed', 'allow_mmengine_checkpoints',
+    'CPUCapableDDP', 'distributed_session', 'init_distributed', 'allow_mmengine_checkpoints',
     'load_from_local_weights_only', 'load_from_http_weights_only',
     'mmengine_checkpoint_globals',
     'UnsafeCheckpointError', 'TeacherQueryHook', 'HardSampleHook'

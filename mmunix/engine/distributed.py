@@ -1,4 +1,6 @@
-"""Process-group start-up that works with and without GPUs."""
+"""Process-group start-up and shut-down that work with and without GPUs."""
+from contextlib import contextmanager
+
 import torch
 import torch.distributed as torch_dist
 from mmengine.dist import init_dist
@@ -28,3 +30,30 @@ def init_distributed(launcher: str, backend: str = 'nccl') -> None:
             f'--launcher {launcher} needs GPUs; on a CPU-only machine start '
             'the processes with torchrun (tools/dist_train.sh), which uses '
             '--launcher pytorch and the gloo backend.')
+
+
+@contextmanager
+def distributed_session(launcher: str, backend: str = 'nccl'):
+    """Run the body inside a process group and destroy the group after it.
+
+    MMEngine never destroys the group it starts. Left to interpreter
+    shutdown, gloo's worker threads can still own tensors while Python is
+    being torn down, and the process dies with ``terminate called without an
+    active exception`` (SIGABRT) after the run has finished and saved
+    everything; torchrun then reports the whole job as failed.
+
+    The group is destroyed only after the body succeeds. After an exception,
+    other ranks may still be inside a collective, and destroying the group
+    could hang them instead of letting torchrun tear the job down.
+
+    Args:
+        launcher (str): As for :func:`init_distributed`.
+        backend (str): As for :func:`init_distributed`.
+    """
+    init_distributed(launcher, backend)
+    yield
+    if torch_dist.is_initialized():
+        # Rank 0 writes the last checkpoint and logs alone; wait for it so no
+        # rank leaves while another still talks to the group.
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()

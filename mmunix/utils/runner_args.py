@@ -45,14 +45,18 @@ def load_config(args: argparse.Namespace, apply_options=None) -> Config:
     return cfg
 
 
+def process_group(cfg: Config):
+    """:func:`mmunix.engine.distributed_session` for ``cfg``'s launcher."""
+    from mmunix.engine import distributed_session
+    backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'nccl')
+    return distributed_session(cfg.launcher, backend)
+
+
 def build_runner(cfg: Config):
-    """Start the process group if needed, then build the Runner."""
+    """The Runner of ``cfg``; call it inside :func:`process_group`."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmunix.engine import init_distributed
-    backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'nccl')
-    init_distributed(cfg.launcher, backend)
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

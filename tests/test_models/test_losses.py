@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from mmunix.models.losses import ATLoss, KDLoss, SPLoss
+from mmunix.models.losses.utils import pair_outputs
 from mmunix.registry import MODELS
 
 # Student rows [0, 0] -> p_s = (1/2, 1/2); teacher rows [ln 3, 0] -> p_t =
@@ -155,6 +156,19 @@ def test_at_refuses_different_stage_counts():
     with pytest.raises(ValueError, match='student gives 3 feature maps and '
                        'the teacher 2; set out_indices of the same length'):
         ATLoss()(feats, feats[:2])
+
+
+def test_pair_outputs_wraps_a_tensor_and_detaches_the_teacher():
+    student = torch.ones(2, 3, requires_grad=True)
+    teacher = torch.zeros(2, 3, requires_grad=True)
+    (pair, ) = pair_outputs('KDLoss', student, teacher)
+    assert pair[0] is student
+    assert torch.equal(pair[1], teacher) and not pair[1].requires_grad
+
+    stages = [torch.ones(2, 4, 8, 8), torch.ones(2, 8, 4, 4)]
+    pairs = pair_outputs('ATLoss', stages, [s * 2 for s in stages])
+    assert [s.shape for s, _ in pairs] == [s.shape for s in stages]
+    assert all(torch.equal(t, s * 2) for s, t in pairs)
 
 
 # ---------------------------------------------------------------- SPLoss ---

@@ -140,7 +140,8 @@ def test_cosine_kd_refuses_mismatched_outputs(extras):
     with pytest.raises(ValueError, match=r'same shape, got \(2, 3\) and '
                        r'\(2, 4\)'):
         loss(torch.zeros(2, 3), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match='student gives 2 and the teacher 1'):
+    with pytest.raises(ValueError, match='CosineKDLoss pairs stages, but the '
+                       'student gives 2 feature maps and the teacher 1'):
         loss((torch.zeros(2, 3), torch.zeros(2, 3)), (torch.zeros(2, 3), ))
 
 

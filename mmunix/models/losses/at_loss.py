@@ -1,13 +1,10 @@
 """Attention transfer between matching stages of two backbones."""
-from typing import Sequence, Union
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
-
-Features = Union[torch.Tensor, Sequence[torch.Tensor]]
+from .utils import Outputs, pair_outputs
 
 
 @MODELS.register_module()
@@ -62,8 +59,8 @@ class ATLoss(nn.Module):
         return (self.attention(student_feat) -
                 self.attention(teacher_feat)).pow(2).mean()
 
-    def forward(self, student_feats: Features,
-                teacher_feats: Features) -> torch.Tensor:
+    def forward(self, student_feats: Outputs,
+                teacher_feats: Outputs) -> torch.Tensor:
         """Compute the loss.
 
         Args:
@@ -75,18 +72,8 @@ class ATLoss(nn.Module):
         Returns:
             Tensor: The weighted loss, a scalar.
         """
-        if isinstance(student_feats, torch.Tensor):
-            student_feats = (student_feats, )
-        if isinstance(teacher_feats, torch.Tensor):
-            teacher_feats = (teacher_feats, )
-        if len(student_feats) != len(teacher_feats):
-            raise ValueError(
-                f'ATLoss pairs stages, but the student gives '
-                f'{len(student_feats)} feature maps and the teacher '
-                f'{len(teacher_feats)}; set out_indices of the same length '
-                'on the student and teacher backbones')
         loss = sum(
-            self.pair_loss(student_feat, teacher_feat.detach())
-            for student_feat, teacher_feat in zip(student_feats,
-                                                  teacher_feats))
+            self.pair_loss(student_feat, teacher_feat)
+            for student_feat, teacher_feat in pair_outputs(
+                'ATLoss', student_feats, teacher_feats))
         return self.loss_weight * loss

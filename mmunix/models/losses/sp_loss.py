@@ -1,13 +1,10 @@
 """Similarity-preserving distillation on the last stage's features."""
-from typing import Sequence, Union
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
-
-Features = Union[torch.Tensor, Sequence[torch.Tensor]]
+from .utils import Outputs
 
 
 @MODELS.register_module()
@@ -40,8 +37,8 @@ class SPLoss(nn.Module):
         flat = feat.flatten(1)
         return F.normalize(flat @ flat.t(), dim=1)
 
-    def forward(self, student_feats: Features,
-                teacher_feats: Features) -> torch.Tensor:
+    def forward(self, student_feats: Outputs,
+                teacher_feats: Outputs) -> torch.Tensor:
         """Compute the loss.
 
         Args:

@@ -1,13 +1,10 @@
 """Cosine distance between student and teacher outputs."""
-from typing import Sequence, Union
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmunix.models.losses.utils import Outputs, pair_outputs
 from mmunix.registry import MODELS
-
-Outputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
 @MODELS.register_module()
@@ -51,24 +48,15 @@ class CosineKDLoss(nn.Module):
         Returns:
             Tensor: The weighted loss, a scalar.
         """
-        if isinstance(student_outputs, torch.Tensor):
-            student_outputs = (student_outputs, )
-        if isinstance(teacher_outputs, torch.Tensor):
-            teacher_outputs = (teacher_outputs, )
-        if len(student_outputs) != len(teacher_outputs):
-            raise ValueError(
-                f'CosineKDLoss pairs outputs, but the student gives '
-                f'{len(student_outputs)} and the teacher '
-                f'{len(teacher_outputs)}; set out_indices of the same length '
-                'on the student and teacher backbones')
         loss = 0.
-        for student, teacher in zip(student_outputs, teacher_outputs):
+        for student, teacher in pair_outputs('CosineKDLoss', student_outputs,
+                                             teacher_outputs):
             if student.shape != teacher.shape:
                 raise ValueError(
                     'CosineKDLoss needs student and teacher outputs of the '
                     f'same shape, got {tuple(student.shape)} and '
                     f'{tuple(teacher.shape)}; pick stages of equal width')
             cosine = F.cosine_similarity(
-                student.flatten(1), teacher.detach().flatten(1), dim=1)
+                student.flatten(1), teacher.flatten(1), dim=1)
             loss = loss + (1 - cosine).mean()
         return self.loss_weight * loss

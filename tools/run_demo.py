@@ -114,8 +114,9 @@ def teacher_checkpoint(work_dir: str, options: list, force: bool) -> tuple:
 
 def compute_of(work_dir: str, kd_report: dict):
     """(teacher samples, GFLOPs, ratio vs KD) of one student run."""
+    from mmunix.engine import TeacherQueryHook
     from mmunix.utils.compute_cost import ComputeCost
-    report_file = osp.join(work_dir, 'compute_report.json')
+    report_file = osp.join(work_dir, TeacherQueryHook.REPORT_FILE)
     if osp.isfile(report_file):
         with open(report_file) as f:
             report = json.load(f)

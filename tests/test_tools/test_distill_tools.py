@@ -147,8 +147,8 @@ def test_train_py_distils_end_to_end(method, tmp_path, cifar_root,
     assert 'Compute(train) [4]' in log
 
 
-def test_compute_counts_continue_after_resume(tmp_path, cifar_root,
-                                              teacher_ckpt, fvcore_flops):
+def test_compute_counts_continue_after_resume_but_not_after_load_from(
+        tmp_path, cifar_root, teacher_ckpt, fvcore_flops):
     config = 'configs/unix_r56_r20_cifar100.py'
     first = run_tool([
         PYTHON, 'tools/train.py', config, '--work-dir',
@@ -166,6 +166,40 @@ def test_compute_counts_continue_after_resume(tmp_path, cifar_root,
     ])
     assert_ok(resumed)
     check_report(read_report(tmp_path), 32, 24, True, fvcore_flops)
+
+    # load_from fine-tunes from the weights in a new run: its report counts
+    # only its own epoch.
+    fine_tuned = run_tool([
+        PYTHON, 'tools/train.py', config, '--work-dir',
+        str(tmp_path / 'fine_tune'),
+        *distill_options(cifar_root, teacher_ckpt),
+        f'load_from={tmp_path / "epoch_1.pth"}'
+    ])
+    assert_ok(fine_tuned)
+    check_report(read_report(tmp_path / 'fine_tune'), 16, 12, True,
+                 fvcore_flops)
+
+
+def test_iteration_checkpoints_carry_the_counts_up_to_their_iteration(
+        tmp_path, cifar_root, teacher_ckpt):
+    # 4 iterations an epoch, 2 epochs; checkpoints after iterations 1, 4 and
+    # 7 (save_begin=1), none of which is a logging point of the hook.
+    result = run_tool([
+        PYTHON, 'tools/train.py', 'configs/unix_r56_r20_cifar100.py',
+        '--work-dir', str(tmp_path),
+        *distill_options(cifar_root, teacher_ckpt, max_epochs=2),
+        'custom_hooks.0.interval=50', 'default_hooks.checkpoint.by_epoch=False',
+        'default_hooks.checkpoint.interval=3',
+        'default_hooks.checkpoint.save_begin=1',
+        'default_hooks.checkpoint.save_last=False'
+    ])
+    assert_ok(result)
+    for iteration in (1, 4, 7):
+        saved = load_from_local_weights_only(
+            str(tmp_path / f'iter_{iteration}.pth'))
+        assert saved['meta']['teacher_query_counts'] == dict(
+            batch=4 * iteration, student_scoring=4 * iteration,
+            teacher=3 * iteration, student_train=3 * iteration)
 
 
 @pytest.mark.parametrize('method', ['kd', 'unix'])

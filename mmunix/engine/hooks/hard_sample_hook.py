@@ -7,11 +7,11 @@ import torch
 from mmengine.dataset import ConcatDataset
 from mmengine.dist import all_reduce, is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop
 from mmengine.utils import mkdir_or_exist
 
 from mmunix.registry import HOOKS
+from .utils import get_distiller
 
 
 @HOOKS.register_module()
@@ -63,15 +63,7 @@ class HardSampleHook(Hook):
 
     @staticmethod
     def _distiller(runner):
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        if not hasattr(model, 'hard_positions'):
-            raise TypeError(
-                'HardSampleHook needs a distiller that reports '
-                'hard_positions (e.g. ClassificationDistiller), got '
-                f'{type(model).__name__}; remove the hook from custom_hooks '
-                'for other models')
-        return model
+        return get_distiller(runner, 'HardSampleHook', 'hard_positions')
 
     def before_train(self, runner) -> None:
         self._distiller(runner)

@@ -6,10 +6,10 @@ from typing import Dict, Optional
 import torch
 from mmengine.dist import all_reduce, get_rank, is_main_process
 from mmengine.hooks import CheckpointHook, Hook
-from mmengine.model import is_model_wrapper
 
 from mmunix.registry import HOOKS
 from mmunix.utils.compute_cost import ComputeCost
+from .utils import get_distiller
 
 COUNT_KEYS = ('batch', 'student_scoring', 'teacher', 'student_train')
 
@@ -37,16 +37,14 @@ class TeacherQueryHook(Hook):
         interval (int): Log every this many iterations. Defaults to 50.
         backward_factor (float): A student backward in forwards: 1.0 (the
             paper's convention) or 2.0. Defaults to 1.0.
-        report_file (str): File name in the work dir. Defaults to
-            ``'compute_report.json'``.
     """
     priority = 'NORMAL'  # before LoggerHook, so both lines share an iteration
     CHECKPOINT_KEY = 'teacher_query_counts'
+    REPORT_FILE = 'compute_report.json'
 
     def __init__(self,
                  interval: int = 50,
-                 backward_factor: float = 1.0,
-                 report_file: str = 'compute_report.json'):
+                 backward_factor: float = 1.0):
         if not (isinstance(interval, int) and interval > 0):
             raise ValueError(f'TeacherQueryHook interval={interval!r} must be '
                              'a positive int')
@@ -54,7 +52,6 @@ class TeacherQueryHook(Hook):
         ComputeCost(1., 1., backward_factor)
         self.interval = interval
         self.backward_factor = backward_factor
-        self.report_file = report_file
         self.cost: Optional[ComputeCost] = None
         self.input_shape = None
         self._local = dict.fromkeys(COUNT_KEYS, 0)
@@ -69,16 +66,8 @@ class TeacherQueryHook(Hook):
 
     @staticmethod
     def _distiller(runner):
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        if not (hasattr(model, 'sample_counts')
-                and hasattr(model, 'flops_per_sample')):
-            raise TypeError(
-                'TeacherQueryHook needs a distiller that reports '
-                f'sample_counts and flops_per_sample (e.g. '
-                f'ClassificationDistiller), got {type(model).__name__}; '
-                'remove the hook from custom_hooks for other models')
-        return model
+        return get_distiller(runner, 'TeacherQueryHook', 'sample_counts',
+                             'flops_per_sample')
 
     def before_train(self, runner) -> None:
         distiller = self._distiller(runner)
@@ -115,7 +104,8 @@ class TeacherQueryHook(Hook):
         hook = self._checkpoint_hook
         if hook is None or hook.by_epoch:
             return False
-        return hook.every_n_train_iters(runner, hook.interval) or (
+        return hook.every_n_train_iters(runner, hook.interval,
+                                        hook.save_begin) or (
             hook.save_last and self.is_last_train_iter(runner))
 
     def after_train_epoch(self, runner) -> None:
@@ -176,7 +166,9 @@ class TeacherQueryHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get('meta', {}).get(self.CHECKPOINT_KEY)
-        if saved is None:
+        # `load_from` without --resume starts a new run: its compute starts
+        # at zero, whatever the checkpoint's run had spent.
+        if saved is None or not runner._resume:
             return
         self._local = dict.fromkeys(COUNT_KEYS, 0)
         self._synced = {k: saved.get(k, 0) for k in COUNT_KEYS}
@@ -188,7 +180,7 @@ class TeacherQueryHook(Hook):
     def after_train(self, runner) -> None:
         report = self.report(self.sync())
         if is_main_process():
-            path = osp.join(runner.work_dir, self.report_file)
+            path = osp.join(runner.work_dir, self.REPORT_FILE)
             with open(path, 'w') as f:
                 json.dump(report, f, indent=2)
             runner.logger.info(

@@ -1,7 +1,9 @@
-from .checkpoint_safety import (UnsafeCheckpointError,
+from .checkpoint_safety import (UnreadableCheckpointError,
+                                UnsafeCheckpointError,
                                 allow_mmengine_checkpoints,
                                 load_from_http_weights_only,
                                 load_from_local_weights_only,
+                                load_from_model_zoo_weights_only,
                                 mmengine_checkpoint_globals)
 from .distributed import distributed_session, init_distributed
 from .hooks import HardSampleHook, TeacherQueryHook
@@ -12,8 +14,9 @@ from .model_wrapper import CPUCapableDDP
 allow_mmengine_checkpoints()
 
 __all__ = [
-    'CPUCapableDDP', 'distributed_session', 'init_distributed', 'allow_mmengine_checkpoints',
-    'load_from_local_weights_only', 'load_from_http_weights_only',
-    'mmengine_checkpoint_globals',
-    'UnsafeCheckpointError', 'TeacherQueryHook', 'HardSampleHook'
+    'CPUCapableDDP', 'distributed_session', 'init_distributed',
+    'allow_mmengine_checkpoints', 'load_from_local_weights_only',
+    'load_from_http_weights_only', 'load_from_model_zoo_weights_only',
+    'mmengine_checkpoint_globals', 'UnsafeCheckpointError',
+    'UnreadableCheckpointError', 'TeacherQueryHook', 'HardSampleHook'
 ]

@@ -22,7 +22,10 @@ Local and ``http(s)://`` checkpoints are read by
 :func:`load_from_local_weights_only` and :func:`load_from_http_weights_only`,
 which ask for ``weights_only=True`` explicitly (whatever torch's default) and
 turn a refused pickle into :class:`UnsafeCheckpointError`, which says what
-happened. Anything outside the allow-list, e.g. a pickle that calls
+happened. MMEngine's model-zoo schemes (``torchvision://``,
+``open-mmlab://``, ``mmcls://``) download through a loader that does not ask
+for it; :func:`load_from_model_zoo_weights_only` resolves their names with
+MMEngine's tables and reads them with the two loaders above. Anything outside the allow-list, e.g. a pickle that calls
 ``os.system``, is refused before it runs.
 """
 import copyreg
@@ -34,10 +37,19 @@ import torch
 from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
+from mmengine.runner.checkpoint import (_get_mmengine_home,
+                                        _process_mmcls_checkpoint,
+                                        get_deprecated_model_names,
+                                        get_external_models, get_mmcls_models,
+                                        get_torchvision_models)
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds objects that could run code when unpickled."""
+
+
+class UnreadableCheckpointError(ValueError):
+    """A file is not a torch checkpoint: truncated, corrupt, or not one."""
 
 
 def _numpy_multiarray():
@@ -111,6 +123,7 @@ def load_from_local_weights_only(filename: str, map_location=None):
         FileNotFoundError: ``filename`` does not exist.
         UnsafeCheckpointError: the pickle needs a global that is not
             allow-listed.
+        UnreadableCheckpointError: the file is not a torch checkpoint.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -120,6 +133,13 @@ def load_from_local_weights_only(filename: str, map_location=None):
             filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise _refuse(filename, error) from None
+    except (EOFError, KeyError, RuntimeError) as error:
+        # What torch.load raises for an empty, a non-torch or a truncated
+        # file: EOFError, KeyError: 101, and a zip-reader RuntimeError.
+        raise UnreadableCheckpointError(
+            f'{filename} is not a readable torch checkpoint (empty, '
+            f'truncated, or another format): {type(error).__name__}: '
+            f'{error}') from error
 
 
 def load_from_http_weights_only(url: str, map_location=None):
@@ -151,6 +171,47 @@ def load_from_http_weights_only(url: str, map_location=None):
     return checkpoint
 
 
+#: MMEngine's model-zoo schemes, each with its table of names -> URLs.
+MODEL_ZOO_SCHEMES = {
+    'torchvision://': get_torchvision_models,
+    'modelzoo://': get_torchvision_models,
+    'open-mmlab://': get_external_models,
+    'openmmlab://': get_external_models,
+    'mmcls://': get_mmcls_models,
+}
+
+
+def load_from_model_zoo_weights_only(filename: str, map_location=None):
+    """Load ``torchvision://NAME``, ``open-mmlab://NAME`` or ``mmcls://NAME``
+    weights-only.
+
+    The name is looked up in MMEngine's table for the scheme (deprecated
+    open-mmlab names are renamed, as MMEngine does). A URL goes to
+    :func:`load_from_http_weights_only`; a path is taken relative to
+    ``$MMENGINE_HOME`` and goes to :func:`load_from_local_weights_only`.
+
+    Raises:
+        KeyError: The table has no such name.
+    """
+    prefix = next(p for p in MODEL_ZOO_SCHEMES if filename.startswith(p))
+    name = filename[len(prefix):]
+    if prefix in ('open-mmlab://', 'openmmlab://'):
+        name = get_deprecated_model_names().get(name, name)
+    urls = MODEL_ZOO_SCHEMES[prefix]()
+    if name not in urls:
+        raise KeyError(f'{filename}: MMEngine knows no {prefix} model named '
+                       f'{name!r}')
+    url = urls[name]
+    if url.startswith(('http://', 'https://')):
+        checkpoint = load_from_http_weights_only(url, map_location)
+    else:
+        checkpoint = load_from_local_weights_only(
+            osp.join(_get_mmengine_home(), url), map_location)
+    if prefix == 'mmcls://':
+        checkpoint = _process_mmcls_checkpoint(checkpoint)
+    return checkpoint
+
+
 def allow_mmengine_checkpoints() -> None:
     """Make MMEngine checkpoints save and load under ``weights_only=True``."""
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
@@ -160,4 +221,8 @@ def allow_mmengine_checkpoints() -> None:
     CheckpointLoader.register_scheme(
         prefixes=('http://', 'https://'),
         loader=load_from_http_weights_only,
+        force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=tuple(MODEL_ZOO_SCHEMES),
+        loader=load_from_model_zoo_weights_only,
         force=True)

@@ -8,8 +8,11 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
-from mmunix.engine import (UnsafeCheckpointError, load_from_local_weights_only,
+from mmunix.engine import (UnreadableCheckpointError, UnsafeCheckpointError,
+                           load_from_local_weights_only,
+                           load_from_model_zoo_weights_only,
                            mmengine_checkpoint_globals)
+from mmunix.engine.checkpoint_safety import MODEL_ZOO_SCHEMES
 
 
 class RunsShellOnLoad:
@@ -75,6 +78,24 @@ def test_missing_checkpoint_names_the_path(tmp_path):
         load_from_local_weights_only(str(tmp_path / 'nope.pth'))
 
 
+@pytest.mark.parametrize('content, reason', [
+    (b'', 'EOFError'),
+    (b'hello world\n', 'KeyError'),
+    ('truncated', 'failed reading zip archive'),
+])
+def test_a_file_that_is_no_checkpoint_is_named_in_the_error(
+        tmp_path, content, reason):
+    path = tmp_path / 'teacher.pth'
+    if content == 'truncated':
+        torch.save({'w': torch.ones(64)}, path)
+        content = path.read_bytes()[:100]
+    path.write_bytes(content)
+    with pytest.raises(UnreadableCheckpointError,
+                       match=rf'{path} is not a readable torch checkpoint '
+                       rf'.*{reason}'):
+        load_from_local_weights_only(str(path))
+
+
 @pytest.fixture
 def http_folder(tmp_path, monkeypatch):
     """Serve ``tmp_path/served`` over HTTP on localhost; torch's hub cache in
@@ -110,4 +131,48 @@ def test_model_zoo_urls_load_weights_only_too(http_folder, tmp_path):
     with pytest.raises(UnsafeCheckpointError,
                        match=r'Refused to load http://.*bad\.pth.*system'):
         load_checkpoint(other, f'{base}/bad.pth')
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('scheme', sorted(MODEL_ZOO_SCHEMES))
+def test_model_zoo_schemes_load_weights_only(scheme, http_folder, tmp_path,
+                                             monkeypatch):
+    # MMEngine's own loaders for these schemes download with
+    # weights_only=False; point the scheme's name table at the local server.
+    folder, base = http_folder
+    model = torch.nn.Linear(2, 2)
+    # mmcls:// keeps the backbone of an mmcls classifier, as MMEngine does.
+    prefix = 'backbone.' if scheme == 'mmcls://' else ''
+    torch.save(
+        {'state_dict': {prefix + k: v
+                        for k, v in model.state_dict().items()}},
+        folder / 'good.pth')
+    marker = tmp_path / 'pwned'
+    torch.save({'payload': RunsShellOnLoad(marker)}, folder / 'bad.pth')
+    monkeypatch.setitem(
+        MODEL_ZOO_SCHEMES, scheme,
+        lambda: dict(good=f'{base}/good.pth', bad=f'{base}/bad.pth'))
+
+    assert CheckpointLoader._get_checkpoint_loader(f'{scheme}good') is \
+        load_from_model_zoo_weights_only
+    other = torch.nn.Linear(2, 2)
+    load_checkpoint(other, f'{scheme}good')
+    assert torch.equal(other.weight, model.weight)
+    with pytest.raises(UnsafeCheckpointError, match=r'bad\.pth.*system'):
+        load_checkpoint(other, f'{scheme}bad')
+    assert not marker.exists()
+    with pytest.raises(KeyError, match=f"no {scheme} model named 'nope'"):
+        load_checkpoint(other, f'{scheme}nope')
+
+
+def test_open_mmlab_paths_are_read_from_mmengine_home(tmp_path, monkeypatch):
+    monkeypatch.setenv('MMENGINE_HOME', str(tmp_path))
+    monkeypatch.setitem(MODEL_ZOO_SCHEMES, 'open-mmlab://',
+                        lambda: dict(local='weights/bad.pth'))
+    (tmp_path / 'weights').mkdir()
+    marker = tmp_path / 'pwned'
+    torch.save({'payload': RunsShellOnLoad(marker)},
+               tmp_path / 'weights' / 'bad.pth')
+    with pytest.raises(UnsafeCheckpointError, match=r'weights/bad\.pth'):
+        load_from_model_zoo_weights_only('open-mmlab://local')
     assert not marker.exists()

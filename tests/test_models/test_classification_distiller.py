@@ -7,6 +7,7 @@ import torch
 from mmengine.runner import load_checkpoint
 from mmpretrain.structures import DataSample
 
+from mmunix.engine import UnreadableCheckpointError
 from mmunix.registry import MODELS
 from mmunix.utils import register_all_modules
 
@@ -176,6 +177,13 @@ def test_teacher_checkpoint_loads_strictly(tmp_path):
                        match=r"model\.teacher_ckpt='.*nope\.pth' does not "
                        'exist'):
         distiller(teacher_ckpt=str(tmp_path / 'nope.pth'))
+
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(wrong.read_bytes()[:1000])
+    with pytest.raises(UnreadableCheckpointError,
+                       match=r"model\.teacher_ckpt='.*truncated\.pth': .* is "
+                       'not a readable torch checkpoint'):
+        distiller(teacher_ckpt=str(truncated))
 
 
 def test_predict_and_tensor_use_the_student():

@@ -7,6 +7,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import load_checkpoint
 from torch import nn
 
+from mmunix.engine import UnreadableCheckpointError
 from mmunix.models.data_preprocessors import MixedBatch, UNIXDataPreprocessor
 from mmunix.registry import MODELS
 from mmunix.utils import model_config
@@ -143,6 +144,9 @@ class ClassificationDistiller(BaseModel):
                 'teacher first (configs/teachers/) or convert a community '
                 'checkpoint (tools/model_converters/community_to_mmunix.py).'
             ) from error
+        except UnreadableCheckpointError as error:
+            raise UnreadableCheckpointError(
+                f'model.teacher_ckpt={checkpoint!r}: {error}') from error
         except RuntimeError as error:
             raise RuntimeError(
                 f'model.teacher_ckpt={checkpoint!r} does not match '

@@ -22,12 +22,20 @@ def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
 
-    def load_checkpoint(cfg, args):
-        cfg.load_from = args.checkpoint
+    def evaluate_only_the_checkpoint(cfg, args):
+        cfg.load_from, cfg.resume = None, False
 
-    cfg = load_config(args, load_checkpoint)
+    cfg = load_config(args, evaluate_only_the_checkpoint)
     with process_group(cfg):
         runner = build_runner(cfg)
+        # MMEngine's `load_from` loads non-strictly: a checkpoint of another
+        # model would only log a warning and be scored as random weights.
+        try:
+            runner.load_checkpoint(args.checkpoint, strict=True)
+        except RuntimeError as error:
+            raise RuntimeError(
+                f'checkpoint {args.checkpoint} does not match the model of '
+                f'{args.config}:\n{error}') from error
         metrics = runner.test()
         if args.out and runner.rank == 0:
             dump(metrics, args.out)

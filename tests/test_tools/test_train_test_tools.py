@@ -125,3 +125,21 @@ def test_dist_test_evaluates_with_two_processes(tmp_path, cifar_root):
         env_extra={'PORT': str(free_port())})
     assert_ok(result)
     assert 'accuracy/top1' in json.loads((tmp_path / 'm.json').read_text())
+
+
+def test_test_py_refuses_a_checkpoint_of_another_model(tmp_path, cifar_root,
+                                                       teacher_ckpt):
+    # A resnet56 checkpoint scored with the resnet110 config: MMEngine's
+    # non-strict load_from would report random weights' accuracy.
+    metrics_file = tmp_path / 'metrics.json'
+    result = run_tool([
+        PYTHON, 'tools/test.py', 'configs/teachers/resnet110_cifar100.py',
+        teacher_ckpt, '--work-dir',
+        str(tmp_path), '--out',
+        str(metrics_file), '--cfg-options', *tiny_run_options(cifar_root)
+    ])
+    assert result.returncode != 0
+    assert (f'checkpoint {teacher_ckpt} does not match the model of '
+            'configs/teachers/resnet110_cifar100.py') in result.stderr
+    assert 'backbone.layer1.9.conv1.weight' in result.stderr
+    assert not metrics_file.exists()

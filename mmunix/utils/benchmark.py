@@ -102,13 +102,11 @@ def build_distillers(cfg: Config, device: str) -> tuple:
 
     unix_preprocessor = copy.deepcopy(
         cfg.model.get('data_preprocessor', cfg.get('data_preprocessor')))
-    if unix_preprocessor is None or not str(
-            unix_preprocessor.get('type', '')).endswith(
-                'UNIXDataPreprocessor'):
+    unix = build(unix_preprocessor)
+    if not unix.uses_unix:
         raise ValueError(
             'benchmark needs a UNIX config: its data_preprocessor.type must '
             f'be UNIXDataPreprocessor, got {unix_preprocessor!r}')
-    unix = build(unix_preprocessor)
     # Keep what ClsDataPreprocessor understands (normalisation...), drop the
     # UNIX keys.
     cls_args = inspect.signature(ClsDataPreprocessor).parameters

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from conftest import PYTHON, assert_ok, run_tool
+from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 
 SCRIPT = 'tools/analysis_tools/get_flops.py'
 
@@ -42,3 +42,30 @@ def test_markdown_table_has_a_row_per_config():
     assert kd_row.endswith('| 64 | 64 | 1.0000 | 1.0000 |')
     assert model_row.startswith('| `configs/_base_/models/cifar/resnet20.py`'
                                 ' | 32 | 0.28 | 41.2 |')
+
+
+def test_a_scope_prefixed_unix_preprocessor_is_still_unix(tmp_path):
+    config = tmp_path / 'prefixed.py'
+    config.write_text(
+        f"_base_ = ['{REPO_ROOT}/configs/unix_r56_r20_cifar100.py']\n"
+        "data_preprocessor = dict(type='mmunix.UNIXDataPreprocessor')\n")
+    result = run_tool([PYTHON, SCRIPT, str(config)])
+    assert_ok(result)
+    assert 'UNIX        N=64, k=48' in result.stdout
+    assert 'compute ratio vs KD  0.9470' in result.stdout
+    assert 'WARNING' not in result.stdout
+
+
+def test_all_lists_every_config_with_a_model_and_a_fragment_is_refused():
+    result = run_tool([PYTHON, SCRIPT, '--all'])
+    assert_ok(result)
+    rows = [line for line in result.stdout.splitlines()
+            if line.startswith('| `')]
+    # 7 teachers, 26 CIFAR distillers, 4 demo and 4 ImageNet configs hold a
+    # model; demo_runtime.py does not.
+    assert len(rows) == 41
+    assert not any('demo_runtime' in row for row in rows)
+
+    fragment = run_tool([PYTHON, SCRIPT, 'configs/demo/demo_runtime.py'])
+    assert fragment.returncode == 2
+    assert 'configs/demo/demo_runtime.py defines no model' in fragment.stderr

@@ -16,13 +16,16 @@ FLOPs are fvcore's for one sample in eval mode at the training input size,
 one multiply-add counted as one flop (design.md §2).
 """
 import argparse
+import copy
 import glob
+import logging
 import os.path as osp
 import re
 
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 
-from mmunix.models.data_preprocessors import UNIXDataPreprocessor
+from mmunix.models.algorithms import ClassificationDistiller
 from mmunix.registry import MODELS
 from mmunix.utils import model_config, register_all_modules
 from mmunix.utils.complexity import measure_complexity
@@ -52,6 +55,30 @@ def training_input_size(cfg: Config) -> int:
     return 32
 
 
+def build_model(cfg: Config):
+    """The ``model`` of ``cfg`` as the Runner builds it, without checkpoints.
+
+    The top-level ``data_preprocessor`` fills in the model's, as in
+    MMEngine's Runner; a distiller's teacher keeps its random weights, which
+    cost the same flops.
+    """
+    model_cfg = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    if 'teacher_ckpt' not in model_cfg:
+        return MODELS.build(model_config(model_cfg, 'model'))
+    model_cfg.teacher_ckpt = None
+    # The distiller warns that a random teacher is useless for distillation;
+    # here it is intended, and the warning would land in the printed table.
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return MODELS.build(model_cfg)
+    finally:
+        logger.setLevel(level)
+
+
 def measure(path: str, size: int = None) -> dict:
     """Complexity of the ``model`` of one config.
 
@@ -63,31 +90,25 @@ def measure(path: str, size: int = None) -> dict:
     size = size or training_input_size(cfg)
     shape = (3, size, size)
     row = dict(config=osp.relpath(path), input=size)
-    model_cfg = cfg.model
-    if model_cfg.get('type') != 'ClassificationDistiller':
-        model = MODELS.build(model_config(model_cfg, 'model'))
+    model = build_model(cfg)
+    if not isinstance(model, ClassificationDistiller):
         row['params'], row['flops'] = measure_complexity(model, shape)
         return row
 
-    teacher = MODELS.build(model_config(model_cfg.teacher, 'model.teacher'))
-    student = MODELS.build(model_config(model_cfg.student, 'model.student'))
     row['teacher_params'], row['teacher_flops'] = measure_complexity(
-        teacher, shape)
-    row['params'], row['flops'] = measure_complexity(student, shape)
+        model.teacher, shape)
+    row['params'], row['flops'] = measure_complexity(model.student, shape)
     batch = cfg.train_dataloader.batch_size
     row['batch'] = batch
-    preprocessor = dict(model_cfg.get('data_preprocessor') or
-                        cfg.get('data_preprocessor') or {})
-    if preprocessor.get('type') != 'UNIXDataPreprocessor':
-        row['method'], row['k'] = 'KD', batch
-    else:
+    if model.uses_unix:
         row['method'] = 'UNIX'
-        preprocessor.pop('type')
-        unix = UNIXDataPreprocessor(**preprocessor)
+        unix = model.data_preprocessor
         if unix.needs_compute_cost:
             unix.apply_compute_budget(
                 ComputeCost(row['teacher_flops'], row['flops']))
         row['k'] = unix.resolve_counts(batch)[0]
+    else:
+        row['method'], row['k'] = 'KD', batch
     for factor in (1, 2):
         cost = ComputeCost(row['teacher_flops'], row['flops'], factor)
         scoring = batch if row['method'] == 'UNIX' else 0
@@ -153,15 +174,20 @@ def main():
         '--markdown', action='store_true', help='print a Markdown table')
     args = parser.parse_args()
     if args.all:
-        args.configs += sorted(
-            (p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'),
-                                  recursive=True) if '_base_' not in p),
-            key=natural_key)
+        # Runtime fragments such as configs/demo/demo_runtime.py hold no model.
+        args.configs += [
+            p for p in glob.glob(
+                osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+            if '_base_' not in p and 'model' in Config.fromfile(p)
+        ]
         args.markdown = True
     if not args.configs:
         parser.error('give config paths, or --all')
 
     register_all_modules()
+    for path in args.configs:
+        if 'model' not in Config.fromfile(path):
+            parser.error(f'{path} defines no model')
     rows = [
         measure(path, args.size)
         for path in sorted(args.configs, key=natural_key)

@@ -145,6 +145,49 @@ def test_feature_loss_names_must_start_with_loss():
         distiller(feature_losses=dict(at=dict(type='ATLoss')))
 
 
+def test_teacher_and_student_train_on_the_same_mixed_samples():
+    model = distiller().train()
+    teacher_inputs, student_inputs = [], []
+    model.teacher.backbone.register_forward_hook(
+        lambda mod, args, out: teacher_inputs.append(args[0]))
+    model.student.backbone.register_forward_hook(
+        lambda mod, args, out: student_inputs.append(args[0]))
+    data = batch(model)
+    model(**data, mode='loss')
+    scoring, training = student_inputs
+    assert torch.equal(scoring, data['inputs'])  # step 1 sees the clean N
+    assert training.shape == (12, 3, 32, 32)
+    assert torch.equal(teacher_inputs[0], training)
+
+
+def test_the_scoring_forward_runs_in_train_mode():
+    # Step 1 is a training forward without a graph: BatchNorm uses batch
+    # statistics and updates its running ones.
+    model = distiller().train()
+    bn = model.student.backbone.bn1
+    before = bn.num_batches_tracked.item()
+    logits = model.score_forward(batch(model)['inputs'])
+    assert bn.num_batches_tracked.item() == before + 1
+    assert not logits.requires_grad
+
+
+@pytest.mark.parametrize('kwargs, error, message', [
+    (dict(kd_loss=dict(type='KDLoss', temp=4)), TypeError,
+     r"model\.kd_loss: .*unexpected keyword argument 'temp'"),
+    (dict(kd_loss=dict(type='KDLoss', temperature=float('inf'))), ValueError,
+     r'model\.kd_loss: .*temperature=inf must be positive and finite'),
+    (dict(kd_loss=dict(type='KDLos')), KeyError,
+     r"model\.kd_loss\.type='KDLos'"),
+    (dict(feature_losses=[dict(type='ATLoss')]), TypeError,
+     r'model\.feature_losses must be a dict of name -> loss config'),
+    (dict(teacher_ckpt=123), TypeError,
+     r'model\.teacher_ckpt=123 must be a path or URL string, or None'),
+])
+def test_bad_distiller_arguments_name_the_key(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        distiller(**kwargs)
+
+
 def test_hard_label_ce_is_refused_naming_the_key():
     with pytest.raises(ValueError, match=r'model\.ce_loss.*use_soft=True'):
         distiller(ce_loss=dict(type='CrossEntropyLoss', loss_weight=1.))

@@ -75,7 +75,7 @@ def test_kd_is_scaled_by_loss_weight():
         0.5 * KDLoss()(student, teacher))
 
 
-@pytest.mark.parametrize('temperature', [0, -1.0, float('nan')])
+@pytest.mark.parametrize('temperature', [0, -1.0, float('nan'), float('inf')])
 def test_kd_refuses_a_non_positive_temperature(temperature):
     with pytest.raises(ValueError, match='temperature=.* must be positive'):
         KDLoss(temperature=temperature)
@@ -161,7 +161,7 @@ def test_at_refuses_different_stage_counts():
 def test_pair_outputs_wraps_a_tensor_and_detaches_the_teacher():
     student = torch.ones(2, 3, requires_grad=True)
     teacher = torch.zeros(2, 3, requires_grad=True)
-    (pair, ) = pair_outputs('KDLoss', student, teacher)
+    (pair, ) = pair_outputs('CosineKDLoss', student, teacher)
     assert pair[0] is student
     assert torch.equal(pair[1], teacher) and not pair[1].requires_grad
 

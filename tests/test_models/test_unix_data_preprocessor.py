@@ -70,6 +70,19 @@ def test_keeps_the_k_most_uncertain_clean_ones_first():
     assert (batch.mask[:2] < 0.25).all()
 
 
+def test_the_mask_is_one_beta_alpha_draw_times_the_ramp():
+    preprocessor = UNIXDataPreprocessor(
+        num_selected=6, num_clean=4, sharpness=10., mix_alpha=0.2)
+    np.random.seed(3)
+    expected_lambda = np.random.beta(0.2, 0.2)
+    np.random.seed(3)
+    batch = preprocessor.mix_and_select(
+        torch.zeros(8, 1, 1, 1), torch.arange(8), torch.randn(8, 4))
+    torch.testing.assert_close(
+        batch.mask, expected_lambda * preprocessor.ramp(8, 4)[:6],
+        rtol=0, atol=0)
+
+
 def test_fractions_follow_the_actual_batch_size():
     preprocessor = UNIXDataPreprocessor(num_selected=0.75, num_clean=0.5)
     assert preprocessor.resolve_counts(64) == (48, 32)
@@ -81,6 +94,18 @@ def test_int_counts_are_capped_on_a_short_final_batch():
     preprocessor = UNIXDataPreprocessor(num_selected=48, num_clean=32)
     assert preprocessor.resolve_counts(64) == (48, 32)
     assert preprocessor.resolve_counts(20) == (20, 20)
+
+
+def test_numpy_ints_are_counts_not_fractions():
+    preprocessor = UNIXDataPreprocessor(
+        num_selected=np.int64(48), num_clean=np.int32(32))
+    assert preprocessor.resolve_counts(64) == (48, 32)
+
+
+def test_fractions_round_half_up():
+    # 0.25 of 26 is 6.5: b = 7 (Python's round() would give 6).
+    assert UNIXDataPreprocessor(
+        num_selected=1.0, num_clean=0.25).resolve_counts(26) == (26, 7)
 
 
 def test_int_k_larger_than_the_batch_names_the_key():
@@ -103,6 +128,12 @@ def test_int_k_larger_than_the_batch_names_the_key():
     (dict(sharpness=0), r'sharpness=0 must be a positive number'),
     (dict(sharpness=-3.), r'sharpness=-3.0 must be a positive number'),
     (dict(mix_alpha=0.), r'mix_alpha=0.0 must be a positive number'),
+    (dict(mix_alpha=float('inf')), r'mix_alpha=inf must be a positive '
+     'number, and finite'),
+    (dict(sharpness=float('inf')), r'sharpness=inf must be a positive '
+     'number, and finite'),
+    (dict(scorer=dict(type='MarginScorer', k=2)),
+     r'scorer: MarginScorer\(\) takes no arguments'),
     (dict(scorer=dict(type='Entrpy')),
      r"scorer.type='Entrpy' is not a registered scorer; choose one of: "
      r'EntropyScorer, LeastConfidenceScorer, MarginScorer, RandomScorer'),

@@ -1,4 +1,5 @@
 """Knowledge distillation of an image classifier, with or without UNIX."""
+import inspect
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -15,8 +16,8 @@ from mmunix.utils.complexity import measure_complexity
 from mmunix.utils.compute_cost import ComputeCost
 
 #: Keys that only UNIXDataPreprocessor takes.
-UNIX_ONLY_KEYS = ('num_selected', 'num_clean', 'sharpness', 'mix_alpha',
-                  'scorer', 'compute_budget')
+UNIX_ONLY_KEYS = frozenset(
+    inspect.signature(UNIXDataPreprocessor).parameters) - {'kwargs'}
 
 
 @MODELS.register_module()
@@ -75,7 +76,7 @@ class ClassificationDistiller(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         data_preprocessor = dict(data_preprocessor or {})
-        unix_keys = sorted(set(data_preprocessor) & set(UNIX_ONLY_KEYS))
+        unix_keys = sorted(set(data_preprocessor) & UNIX_ONLY_KEYS)
         if unix_keys and 'type' not in data_preprocessor:
             # Most likely `--cfg-options model.data_preprocessor.<key>=...`,
             # which replaces the merged top-level data_preprocessor: without
@@ -102,6 +103,11 @@ class ClassificationDistiller(BaseModel):
             raise ValueError(
                 'model.ce_loss must take soft targets, the mixed labels of '
                 'UNIX: set model.ce_loss.use_soft=True')
+        if not isinstance(feature_losses, (dict, type(None))):
+            raise TypeError(
+                'model.feature_losses must be a dict of name -> loss config, '
+                f"e.g. dict(loss_at=dict(type='ATLoss')), got "
+                f'{type(feature_losses).__name__}')
         self.feature_losses = nn.ModuleDict()
         for name, cfg in (feature_losses or {}).items():
             if not name.startswith('loss_'):
@@ -125,6 +131,9 @@ class ClassificationDistiller(BaseModel):
 
     def _load_teacher(self, checkpoint: Optional[str]) -> None:
         logger = MMLogger.get_current_instance()
+        if not isinstance(checkpoint, (str, type(None))):
+            raise TypeError(f'model.teacher_ckpt={checkpoint!r} must be a '
+                            'path or URL string, or None')
         if checkpoint is None:
             logger.warning('model.teacher_ckpt is None: the teacher keeps its '
                            'random initialisation (fine for tests and speed '
@@ -136,8 +145,7 @@ class ClassificationDistiller(BaseModel):
                 checkpoint,
                 map_location='cpu',
                 strict=True,
-                logger=logger,
-                revise_keys=[(r'^module\.', '')])
+                logger=logger)
         except FileNotFoundError as error:
             raise FileNotFoundError(
                 f'model.teacher_ckpt={checkpoint!r} does not exist. Train the '
@@ -164,6 +172,8 @@ class ClassificationDistiller(BaseModel):
         except KeyError as error:
             raise KeyError(f'{key}.type={cfg.get("type")!r}: {error}') \
                 from error
+        except (TypeError, ValueError) as error:  # e.g. an unknown argument
+            raise type(error)(f'{key}: {error}') from error
 
     @property
     def uses_unix(self) -> bool:
@@ -276,10 +286,6 @@ class ClassificationDistiller(BaseModel):
         for name, loss in feature_losses.items():
             losses[name] = loss(student_feats, teacher_feats)
         return losses
-
-    def student_state_dict(self) -> Dict[str, torch.Tensor]:
-        """The student's weights, keyed as a plain mmpretrain classifier."""
-        return self.student.state_dict()
 
 
 def _active(loss: Optional[nn.Module]) -> bool:

@@ -1,7 +1,7 @@
 """Uncertainty-aware mixup (UNIX) on top of mmpretrain's preprocessing."""
 import math
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 from typing import Optional, Union
 
 import numpy as np
@@ -72,11 +72,11 @@ def _check_count(value, key: str, allow_zero: bool) -> SampleCount:
         raise TypeError(f'{key}={value!r} must be an int (a number of '
                         'samples) or a float in (0, 1] (a fraction of the '
                         'batch)')
-    if isinstance(value, int):
+    if isinstance(value, Integral):  # NumPy ints too, e.g. from a sweep
         if value < (0 if allow_zero else 1):
             raise ValueError(f'{key}={value} must be '
                              f'{">= 0" if allow_zero else ">= 1"}')
-        return value
+        return int(value)
     lower = '[0' if allow_zero else '(0'
     if not ((0 <= value if allow_zero else 0 < value) and value <= 1):
         raise ValueError(f'{key}={value} is a fraction of the batch and must '
@@ -166,10 +166,11 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
                 f'{KEY}.num_clean={num_clean} must not exceed '
                 f'num_selected={num_selected}')
         for key, value in (('sharpness', sharpness), ('mix_alpha', mix_alpha)):
+            # inf passes `> 0` but makes λ, or the ramp, NaN.
             if isinstance(value, bool) or not isinstance(value, Real) \
-                    or not value > 0:
+                    or not 0 < value < math.inf:
                 raise ValueError(f'{KEY}.{key}={value!r} must be a positive '
-                                 'number')
+                                 'number, and finite')
         self.sharpness = float(sharpness)
         self.mix_alpha = float(mix_alpha)
         self.scorer = build_scorer(scorer, key=f'{KEY}.scorer')

@@ -1,4 +1,6 @@
 """Attention transfer between matching stages of two backbones."""
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -34,8 +36,8 @@ class ATLoss(nn.Module):
 
     def __init__(self, p: float = 2, loss_weight: float = 1.0):
         super().__init__()
-        if not p > 0:
-            raise ValueError(f'ATLoss: p={p!r} must be positive')
+        if not 0 < p < math.inf:
+            raise ValueError(f'ATLoss: p={p!r} must be positive and finite')
         self.p = p
         self.loss_weight = loss_weight
 

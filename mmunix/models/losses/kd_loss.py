@@ -1,4 +1,6 @@
 """Hinton's knowledge-distillation loss on temperature-softened logits."""
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,9 +35,9 @@ class KDLoss(nn.Module):
 
     def __init__(self, temperature: float = 4.0, loss_weight: float = 1.0):
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(
-                f'KDLoss: temperature={temperature!r} must be positive')
+        if not 0 < temperature < math.inf:
+            raise ValueError(f'KDLoss: temperature={temperature!r} must be '
+                             'positive and finite')
         self.temperature = float(temperature)
         self.loss_weight = loss_weight
 

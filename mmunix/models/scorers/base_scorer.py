@@ -107,6 +107,8 @@ def build_scorer(cfg: Union[dict, BaseScorer],
             problem = 'is not a registered scorer'
         raise ValueError(f'{key}.type={scorer_type!r} {problem}; choose one '
                          f'of: {", ".join(registered_scorer_names())}')
-    # Passing the class keeps MMEngine's argument-error messages without a
-    # second, scope-dependent name lookup.
-    return TASK_UTILS.build(dict(cfg, type=scorer_cls))
+    # Passing the class avoids a second, scope-dependent name lookup.
+    try:
+        return TASK_UTILS.build(dict(cfg, type=scorer_cls))
+    except (TypeError, ValueError) as error:  # e.g. an unknown argument
+        raise type(error)(f'{key}: {error}') from error

@@ -60,14 +60,13 @@ def _numpy_multiarray():
     return multiarray
 
 
-def mmengine_checkpoint_globals() -> list:
-    """The non-tensor globals in an MMEngine training checkpoint.
+def numpy_array_globals() -> list:
+    """The globals a pickled NumPy array or scalar needs.
 
-    - ``HistoryBuffer``: the message hub's logged scalars;
-    - ``ndarray``, ``dtype`` and ``_reconstruct``: the buffers' histories;
-    - the concrete dtype classes (``Float64DType``...) that NumPy 2 rebuilds
-      those dtypes as: integer and floating point only;
-    - ``scalar``: NumPy scalars such as ``np.float64`` in ``runtime_info``.
+    ``ndarray``, ``dtype`` and ``_reconstruct`` rebuild an array; ``scalar``
+    a NumPy scalar such as ``np.float64``; and NumPy 2 rebuilds dtypes as
+    their concrete classes (``Float64DType``...), allowed here for the
+    integer and floating-point types only.
     """
     multiarray = _numpy_multiarray()
     dtype_classes = [
@@ -75,9 +74,19 @@ def mmengine_checkpoint_globals() -> list:
         for name in ('float16', 'float32', 'float64', 'int32', 'int64')
     ]
     return [
-        HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct,
-        multiarray.scalar, *dtype_classes
+        np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
+        *dtype_classes
     ]
+
+
+def mmengine_checkpoint_globals() -> list:
+    """The non-tensor globals in an MMEngine training checkpoint.
+
+    ``HistoryBuffer``, the message hub's logged scalars, and the NumPy
+    arrays and scalars of their histories and of ``runtime_info``
+    (:func:`numpy_array_globals`).
+    """
+    return [HistoryBuffer, *numpy_array_globals()]
 
 
 def _reduce_history_buffer(buffer: HistoryBuffer):

@@ -1,10 +1,13 @@
 """CIFAR-100 loading: clear errors offline, and own CIFAR-format data."""
+import io
 import os
+import pickle
 
 import numpy as np
 import pytest
 
 from mmunix.datasets import CIFAR100
+from mmunix.datasets.cifar import _ArrayUnpickler
 
 from conftest import write_cifar100
 
@@ -53,3 +56,35 @@ def test_offline_default_never_downloads(tmp_path, monkeypatch):
                         no_network)
     with pytest.raises(FileNotFoundError):
         CIFAR100(data_root=str(tmp_path), split='test')
+
+
+class RunsShellOnLoad:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+def test_own_data_is_unpickled_without_running_code(tmp_path):
+    # Without the md5 check nothing vouches for the files' content.
+    root = write_cifar100(str(tmp_path))
+    marker = tmp_path / 'pwned'
+    train_file = os.path.join(root, 'cifar-100-python', 'train')
+    with open(train_file, 'wb') as f:
+        pickle.dump({'data': RunsShellOnLoad(marker), 'fine_labels': []}, f)
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r'train: posix\.system is not allowed in a '
+                       'CIFAR file'):
+        CIFAR100(data_root=root, split='train', check_md5=False)
+    assert not marker.exists()
+
+
+def test_arrays_pickled_under_numpy_1_module_paths_load():
+    # The official archive names NumPy 1's module, numpy.core.multiarray.
+    data = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    blob = pickle.dumps({'data': data}, protocol=2)
+    legacy = blob.replace(b'numpy._core.multiarray', b'numpy.core.multiarray')
+    assert b'numpy.core.multiarray' in legacy
+    loaded = _ArrayUnpickler(io.BytesIO(legacy), encoding='latin1').load()
+    assert np.array_equal(loaded['data'], data)

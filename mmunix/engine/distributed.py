@@ -1,12 +1,14 @@
 """Process-group start-up and shut-down that work with and without GPUs."""
 from contextlib import contextmanager
+from datetime import timedelta
+from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.dist import init_dist
 
 
-def init_distributed(launcher: str, backend: str = 'nccl') -> None:
+def init_distributed(launcher: str, dist_cfg: Optional[dict] = None) -> None:
     """Start the process group for ``launcher`` before the Runner does.
 
     MMEngine's ``pytorch`` launcher calls ``torch.cuda.set_device``, which
@@ -17,14 +19,22 @@ def init_distributed(launcher: str, backend: str = 'nccl') -> None:
 
     Args:
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
-        backend (str): Backend used when GPUs are present.
+        dist_cfg (dict, optional): ``env_cfg.dist_cfg``, as the Runner would
+            pass it to ``mmengine.dist.init_dist`` (``backend``, ``timeout``
+            in seconds, ``port`` for slurm...). Without CUDA only ``timeout``
+            applies: the backend is gloo.
     """
     if launcher == 'none' or torch_dist.is_initialized():
         return
+    dist_cfg = dict(dist_cfg or {})
     if torch.cuda.is_available():
-        init_dist(launcher, backend=backend)
+        dist_cfg.setdefault('backend', 'nccl')
+        init_dist(launcher, **dist_cfg)
     elif launcher == 'pytorch':
-        torch_dist.init_process_group(backend='gloo')
+        timeout = dist_cfg.get('timeout')
+        torch_dist.init_process_group(
+            backend='gloo',
+            timeout=None if timeout is None else timedelta(seconds=timeout))
     else:
         raise RuntimeError(
             f'--launcher {launcher} needs GPUs; on a CPU-only machine start '
@@ -33,7 +43,7 @@ def init_distributed(launcher: str, backend: str = 'nccl') -> None:
 
 
 @contextmanager
-def distributed_session(launcher: str, backend: str = 'nccl'):
+def distributed_session(launcher: str, dist_cfg: Optional[dict] = None):
     """Run the body inside a process group and destroy the group after it.
 
     MMEngine never destroys the group it starts. Left to interpreter
@@ -48,9 +58,9 @@ def distributed_session(launcher: str, backend: str = 'nccl'):
 
     Args:
         launcher (str): As for :func:`init_distributed`.
-        backend (str): As for :func:`init_distributed`.
+        dist_cfg (dict, optional): As for :func:`init_distributed`.
     """
-    init_distributed(launcher, backend)
+    init_distributed(launcher, dist_cfg)
     yield
     if torch_dist.is_initialized():
         # Rank 0 writes the last checkpoint and logs alone; wait for it so no

@@ -48,8 +48,8 @@ def load_config(args: argparse.Namespace, apply_options=None) -> Config:
 def process_group(cfg: Config):
     """:func:`mmunix.engine.distributed_session` for ``cfg``'s launcher."""
     from mmunix.engine import distributed_session
-    backend = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend', 'nccl')
-    return distributed_session(cfg.launcher, backend)
+    return distributed_session(cfg.launcher,
+                               cfg.get('env_cfg', {}).get('dist_cfg'))
 
 
 def build_runner(cfg: Config):

@@ -1,5 +1,8 @@
 """The process group that tools/train.py and tools/test.py run inside."""
+from datetime import timedelta
+
 import pytest
+import torch
 import torch.distributed as torch_dist
 
 from mmunix.engine import distributed_session
@@ -25,6 +28,15 @@ def test_session_starts_gloo_and_destroys_the_group_after_success(
         assert torch_dist.get_backend() == 'gloo'
         assert torch_dist.get_world_size() == 1
     assert not torch_dist.is_initialized()
+
+
+def test_dist_cfg_timeout_reaches_the_gloo_group(torchrun_env):
+    # The Runner skips its own init_dist(**dist_cfg) once the group exists,
+    # so the timeout must be applied here.
+    with distributed_session('pytorch', dict(backend='nccl', timeout=123)):
+        group = torch_dist.distributed_c10d._get_default_group()
+        backend = group._get_backend(torch.device('cpu'))
+        assert backend.options._timeout == timedelta(seconds=123)
 
 
 def test_session_leaves_the_group_alone_after_a_failure(torchrun_env):

@@ -29,6 +29,16 @@ def test_default_scope_finds_mmunix_and_mmpretrain_components():
         'mmunix')
 
 
+def test_register_all_modules_switches_another_scope_to_mmunix():
+    DefaultScope.get_instance('test-registry-mmpretrain',
+                              scope_name='mmpretrain')
+    assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'
+    register_all_modules(init_default_scope=False)
+    assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'
+    register_all_modules()
+    assert DefaultScope.get_current_instance().scope_name == 'mmunix'
+
+
 def test_downstream_package_registers_and_trains_from_config(
         tmp_path, cifar_root):
     """A user's own package adds a backbone that a config then trains."""

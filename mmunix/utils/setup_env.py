@@ -1,7 +1,4 @@
-import datetime
-import warnings
-
-from mmengine import DefaultScope
+from mmengine.registry import init_default_scope as init_scope
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
@@ -19,16 +16,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import mmunix.engine  # noqa: F401
     import mmunix.models  # noqa: F401
 
-    if not init_default_scope:
-        return
-    current_scope = DefaultScope.get_current_instance()
-    if current_scope is None:
-        DefaultScope.get_instance('mmunix', scope_name='mmunix')
-    elif current_scope.scope_name != 'mmunix':
-        warnings.warn(f'The current default scope '
-                      f'"{current_scope.scope_name}" is not "mmunix"; '
-                      '`register_all_modules` switches it to "mmunix". Pass '
-                      '`init_default_scope=False` to keep it.')
-        # A new instance name avoids clashing with the existing one.
-        DefaultScope.get_instance(f'mmunix-{datetime.datetime.now()}',
-                                  scope_name='mmunix')
+    if init_default_scope:
+        # Warns and switches when another scope is current, as mmpretrain's.
+        init_scope('mmunix')

@@ -274,6 +274,27 @@ def test_student_export_loads_into_plain_mmpretrain(tmp_path):
                        model.student(x, mode='tensor'))
 
 
+def test_student_export_of_a_non_distiller_checkpoint_writes_nothing(
+        tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    ckpt = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': MODELS.build(classifier()).state_dict()}, ckpt)
+    out = tmp_path / 'student.pth'
+    result = subprocess.run([
+        sys.executable, 'tools/model_converters/extract_student.py',
+        str(ckpt), str(out)
+    ], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert (f'extract_student: {ckpt}: no "student." keys: this is not a '
+            'checkpoint of ClassificationDistiller') in result.stderr
+    assert f'Nothing was written to {out}.' in result.stderr
+    assert not out.exists()
+
+
 def test_compute_budget_is_resolved_from_fvcore_at_the_first_batch():
     from mmunix.utils.compute_cost import ComputeCost
     model = distiller(data_preprocessor=dict(

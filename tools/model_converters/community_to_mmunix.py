@@ -13,11 +13,9 @@ checkpoint does not fit the model.
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 import pickle
 
-import torch
 from mmengine.config import Config
 
 from mmunix import __version__
@@ -25,6 +23,7 @@ from mmunix.models.utils.community import (convert_community_state_dict,
                                            load_community_state_dict)
 from mmunix.registry import MODELS
 from mmunix.utils import register_all_modules
+from mmunix.utils.atomic_save import save_atomically
 
 
 def parse_args():
@@ -73,14 +72,7 @@ def main():
             source_sha256=sha256(args.src),
             config=osp.abspath(args.config)),
         state_dict=state_dict)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    partial = args.dst + '.partial'  # so that DST is never half-written
-    try:
-        torch.save(checkpoint, partial)
-        os.replace(partial, args.dst)
-    finally:
-        if osp.exists(partial):
-            os.remove(partial)
+    save_atomically(checkpoint, args.dst)
     print(f'Converted {len(state_dict)} tensors from {args.src} to '
           f'{args.dst} for {target}')
 

@@ -11,12 +11,10 @@ Usage::
         work_dirs/unix_r56_r20_cifar100/student_r20.pth
 """
 import argparse
-import os
-import os.path as osp
-
-import torch
+import pickle
 
 from mmunix.engine import load_from_local_weights_only
+from mmunix.utils.atomic_save import save_atomically
 
 PREFIX = 'student.'
 
@@ -29,7 +27,7 @@ def extract_student(checkpoint: dict) -> dict:
         for key, value in state_dict.items() if key.startswith(PREFIX)
     }
     if not student:
-        raise KeyError('no "student." keys: this is not a checkpoint of '
+        raise ValueError('no "student." keys: this is not a checkpoint of '
                        'ClassificationDistiller')
     meta = {
         key: value
@@ -45,9 +43,13 @@ def main():
     parser.add_argument('dst', help='student checkpoint to write')
     args = parser.parse_args()
 
-    student = extract_student(load_from_local_weights_only(args.src))
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(student, args.dst)
+    try:
+        student = extract_student(load_from_local_weights_only(args.src))
+    # UnreadableCheckpointError is a ValueError.
+    except (FileNotFoundError, ValueError, pickle.UnpicklingError) as error:
+        raise SystemExit(f'extract_student: {args.src}: {error}\n'
+                         f'Nothing was written to {args.dst}.')
+    save_atomically(student, args.dst)
     print(f'wrote {len(student["state_dict"])} student tensors to {args.dst}')
 
 

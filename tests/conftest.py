@@ -1,48 +1,48 @@
 """Shared fixtures: tiny CIFAR-format data and the command lines that train."""
 import os
 import os.path as osp
-import pickle
 import socket
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
+from mmunix.datasets.synthetic_cifar import write_synthetic_cifar100
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def write_cifar100(data_root: str, num_train: int = 16, num_test: int = 8,
-                   seed: int = 0) -> str:
-    """Write random images in the CIFAR-100 pickle format.
-
-    The layout is ``<data_root>/cifar-100-python/{train,test,meta}``, each a
-    pickled dict as in the official archive (``data`` uint8 ``(N, 3072)``,
-    ``fine_labels``, ``coarse_labels``, ``filenames``). The md5 sums differ
-    from the official ones, so loaders need ``check_md5=False``.
-    """
-    rng = np.random.default_rng(seed)
-    folder = osp.join(data_root, 'cifar-100-python')
-    os.makedirs(folder, exist_ok=True)
-    for split, num in (('train', num_train), ('test', num_test)):
-        entry = {
-            'data': rng.integers(0, 256, (num, 3072), dtype=np.uint8),
-            'fine_labels': [int(i % 100) for i in range(num)],
-            'coarse_labels': [int(i % 20) for i in range(num)],
-            'filenames': [f'{split}_{i}.png' for i in range(num)],
-        }
-        with open(osp.join(folder, split), 'wb') as f:
-            pickle.dump(entry, f)
-    with open(osp.join(folder, 'meta'), 'wb') as f:
-        pickle.dump({'fine_label_names': [f'class_{i}' for i in range(100)]},
-                    f)
-    return data_root
 
 
 @pytest.fixture(scope='session')
 def cifar_root(tmp_path_factory) -> str:
     """A session-wide tiny CIFAR-100: 16 train and 8 test images."""
-    return write_cifar100(str(tmp_path_factory.mktemp('cifar')))
+    return write_synthetic_cifar100(str(tmp_path_factory.mktemp('cifar')))
+
+
+#: Images per split of the ``imagenet_root`` fixture.
+IMAGENET_NUM_TRAIN, IMAGENET_NUM_VAL = 8, 4
+
+
+@pytest.fixture(scope='session')
+def imagenet_root(tmp_path_factory) -> str:
+    """Tiny ImageNet in mmpretrain's layout: ``{train,val}/*.jpg`` (64x48
+    random pixels) and ``meta/{train,val}.txt`` with lines ``file label``
+    (3 classes)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp('imagenet')
+    rng = np.random.default_rng(0)
+    os.makedirs(root / 'meta')
+    for split, num in (('train', IMAGENET_NUM_TRAIN),
+                       ('val', IMAGENET_NUM_VAL)):
+        os.makedirs(root / split)
+        lines = []
+        for i in range(num):
+            pixels = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / f'{split}_{i}.jpg')
+            lines.append(f'{split}_{i}.jpg {i % 3}\n')
+        (root / 'meta' / f'{split}.txt').write_text(''.join(lines))
+    return str(root)
 
 
 @pytest.fixture(scope='session')
@@ -61,18 +61,75 @@ def teacher_ckpt(tmp_path_factory) -> str:
     return path
 
 
+def tiny_run_settings(data_root: str, batch_size: int = 4) -> dict:
+    """Config keys that point a CIFAR-100 config at tiny local data."""
+    settings = {}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        settings.update({
+            f'{loader}.dataset.data_root': data_root,
+            f'{loader}.dataset.check_md5': False,
+            f'{loader}.batch_size': batch_size,
+            f'{loader}.num_workers': 0,
+            f'{loader}.persistent_workers': False,
+        })
+    settings['default_hooks.logger.interval'] = 1
+    return settings
+
+
 def tiny_run_options(data_root: str, batch_size: int = 4) -> list:
     """``--cfg-options`` that point a CIFAR-100 config at tiny local data."""
-    options = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options += [
-            f'{loader}.dataset.data_root={data_root}',
-            f'{loader}.dataset.check_md5=False',
-            f'{loader}.batch_size={batch_size}',
-            f'{loader}.num_workers=0',
-            f'{loader}.persistent_workers=False',
-        ]
-    return options + ['default_hooks.logger.interval=1']
+    return [
+        f'{key}={value}'
+        for key, value in tiny_run_settings(data_root, batch_size).items()
+    ]
+
+
+def tiny_config(config: str, work_dir: str, data_root: str,
+                **settings) -> 'Config':
+    """A repository config on tiny local data for an in-process Runner,
+    with ``settings`` (``key.path=value``) merged last."""
+    from mmengine import Config
+
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    cfg.merge_from_dict(tiny_run_settings(data_root))
+    cfg.merge_from_dict(settings)
+    cfg.work_dir = str(work_dir)
+    cfg.launcher = 'none'
+    return cfg
+
+
+def train_in_process(config: str, work_dir, data_root: str, hooks=(),
+                     **settings):
+    """Train a repository config with an in-process Runner: one epoch of
+    the 16 tiny images in batches of 2, a random teacher, no validation and
+    no checkpoints, seed 0; ``settings`` and then ``hooks`` are added.
+
+    Returns:
+        Runner: the trained runner.
+    """
+    from mmengine.runner import Runner
+
+    from mmunix.utils import register_all_modules
+    register_all_modules()
+    cfg = tiny_config(
+        config, work_dir, data_root, **{
+            'model.teacher_ckpt': None,
+            'train_cfg.max_epochs': 1,
+            'train_dataloader.batch_size': 2,
+            'val_cfg': None,
+            'val_dataloader': None,
+            'val_evaluator': None,
+            'default_hooks.checkpoint': None,
+            'randomness.seed': 0,
+            **settings
+        })
+    # Runners of one second would share their logger and visualizer.
+    cfg.experiment_name = '_'.join(str(work_dir).split(os.sep)[-2:])
+    runner = Runner.from_cfg(cfg)
+    for hook in hooks:
+        runner.register_hook(hook)
+    runner.train()
+    return runner
 
 
 def run_tool(args: list, timeout: int = 300, env_extra: dict = None):

@@ -3,18 +3,17 @@ import json
 import os
 import os.path as osp
 
-import numpy as np
 import pytest
 import torch
 import yaml
 from mmengine import Config
-from PIL import Image
 
 from mmunix.registry import MODELS
 from mmunix.utils import model_config, register_all_modules
 from mmunix.utils.model_config import resolve_config_path
 
-from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
+from conftest import (IMAGENET_NUM_TRAIN, PYTHON, REPO_ROOT, assert_ok,
+                      run_tool)
 
 TEACHERS = {
     'r34': 'mmpretrain::resnet/resnet34_8xb32_in1k.py',
@@ -29,7 +28,7 @@ PAIRS = {
     'unix_r50_mbv2_in1k.py': ('r50', 'MobileNetV2', None,
                               'resnet50_8xb32_in1k'),
 }
-NUM_TRAIN, NUM_VAL, BATCH, CROP = 8, 4, 4, 64
+BATCH, CROP = 4, 64
 
 
 def config_path(name: str) -> str:
@@ -106,24 +105,6 @@ def test_config_builds_the_mmpretrain_pair_with_the_8gpu_recipe(name):
 
 
 @pytest.fixture(scope='module')
-def imagenet_root(tmp_path_factory) -> str:
-    """Tiny ImageNet in mmpretrain's layout: ``{train,val}/*.jpg`` and
-    ``meta/{train,val}.txt`` with lines ``file label`` (3 classes)."""
-    root = tmp_path_factory.mktemp('imagenet')
-    rng = np.random.default_rng(0)
-    os.makedirs(root / 'meta')
-    for split, num in (('train', NUM_TRAIN), ('val', NUM_VAL)):
-        os.makedirs(root / split)
-        lines = []
-        for i in range(num):
-            pixels = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / split / f'{split}_{i}.jpg')
-            lines.append(f'{split}_{i}.jpg {i % 3}\n')
-        (root / 'meta' / f'{split}.txt').write_text(''.join(lines))
-    return str(root)
-
-
-@pytest.fixture(scope='module')
 def teacher_ckpts(tmp_path_factory) -> dict:
     """Randomly initialised mmpretrain teachers, saved as checkpoints."""
     register_all_modules()
@@ -169,7 +150,7 @@ def test_train_py_distils_the_pair_end_to_end(name, tmp_path, imagenet_root,
     ])
     assert_ok(result)
     log = result.stdout + result.stderr
-    iterations = NUM_TRAIN // BATCH
+    iterations = IMAGENET_NUM_TRAIN // BATCH
     assert f'Epoch(train) [1][{iterations}/{iterations}]' in log
     assert 'loss_kd' in log and 'loss_ce' in log
     assert 'accuracy/top1' in log

@@ -8,8 +8,7 @@ import pytest
 
 from mmunix.datasets import CIFAR100
 from mmunix.datasets.cifar import _ArrayUnpickler
-
-from conftest import write_cifar100
+from mmunix.datasets.synthetic_cifar import write_synthetic_cifar100
 
 
 def test_own_cifar_format_data_loads_without_md5(cifar_root):
@@ -40,7 +39,7 @@ def test_missing_folder_says_where_files_go_and_how_to_get_them(tmp_path):
 
 
 def test_incomplete_folder_names_the_missing_file(tmp_path):
-    root = write_cifar100(str(tmp_path))
+    root = write_synthetic_cifar100(str(tmp_path))
     os.remove(os.path.join(root, 'cifar-100-python', 'test'))
     with pytest.raises(FileNotFoundError, match=r'missing \S+test\n'):
         CIFAR100(data_root=root, split='train', check_md5=False)
@@ -68,7 +67,7 @@ class RunsShellOnLoad:
 
 def test_own_data_is_unpickled_without_running_code(tmp_path):
     # Without the md5 check nothing vouches for the files' content.
-    root = write_cifar100(str(tmp_path))
+    root = write_synthetic_cifar100(str(tmp_path))
     marker = tmp_path / 'pwned'
     train_file = os.path.join(root, 'cifar-100-python', 'train')
     with open(train_file, 'wb') as f:

@@ -24,6 +24,12 @@ def parse_args():
         action='store_true',
         help='do not evaluate during training')
     parser.add_argument(
+        '--sync-debug',
+        action='store_true',
+        help='fail at the first host sync in a training iteration that '
+        'neither logs nor saves, after 10 warm-up iterations '
+        "(torch.cuda.set_sync_debug_mode('error') on CUDA)")
+    parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
         help='scale the learning rate linearly with the total batch size '
@@ -52,6 +58,12 @@ def apply_train_options(cfg, args) -> None:
 
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
+
+    if args.sync_debug:
+        cfg.custom_hooks = [
+            *(cfg.get('custom_hooks') or []),
+            dict(type='HostSyncCheckHook')
+        ]
 
 
 def main():

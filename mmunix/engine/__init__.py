@@ -6,7 +6,8 @@ from .checkpoint_safety import (UnreadableCheckpointError,
                                 load_from_model_zoo_weights_only,
                                 mmengine_checkpoint_globals)
 from .distributed import distributed_session, init_distributed
-from .hooks import HardSampleHook, TeacherQueryHook
+from .hooks import (DeferredRuntimeInfoHook, HardSampleHook,
+                    HostSyncCheckHook, TeacherQueryHook)
 from .model_wrapper import CPUCapableDDP
 
 # Importing mmunix's engine (register_all_modules does) is what makes
@@ -18,5 +19,6 @@ __all__ = [
     'allow_mmengine_checkpoints', 'load_from_local_weights_only',
     'load_from_http_weights_only', 'load_from_model_zoo_weights_only',
     'mmengine_checkpoint_globals', 'UnsafeCheckpointError',
-    'UnreadableCheckpointError', 'TeacherQueryHook', 'HardSampleHook'
+    'UnreadableCheckpointError', 'TeacherQueryHook', 'HardSampleHook',
+    'DeferredRuntimeInfoHook', 'HostSyncCheckHook'
 ]

@@ -56,7 +56,7 @@ class HardSampleHook(Hook):
 
     def __init__(self, out_dir: Optional[str] = None):
         self.out_dir = out_dir
-        self._counts: Optional[np.ndarray] = None
+        self._counts: Optional[torch.Tensor] = None
         self._iters = 0
         self._counted_iters = 0
         self._warned_kd = False
@@ -81,8 +81,8 @@ class HardSampleHook(Hook):
             self.out_dir = osp.join(runner.work_dir, 'hard_samples')
 
     def before_train_epoch(self, runner) -> None:
-        self._counts = np.zeros(
-            len(runner.train_dataloader.dataset), dtype=np.int64)
+        self._counts = torch.zeros(
+            len(runner.train_dataloader.dataset), dtype=torch.int64)
         self._iters = 0
         self._counted_iters = 0
 
@@ -100,11 +100,9 @@ class HardSampleHook(Hook):
                     '(conventional KD has none); nothing will be counted')
                 self._warned_kd = True
             return
-        # One device-to-host copy per iteration and a loop over the b
-        # selected samples only: fine for an opt-in statistic.
         samples = data_batch['data_samples']
         try:
-            indices = [samples[p].sample_idx for p in positions.tolist()]
+            indices = [sample.sample_idx for sample in samples]
         except AttributeError as error:
             raise KeyError(
                 'HardSampleHook needs sample_idx in the metainfo of every '
@@ -115,7 +113,14 @@ class HardSampleHook(Hook):
                 f'HardSampleHook: sample_idx {max(indices)} is out of range '
                 f'for a train dataset of {len(self._counts)} samples (a '
                 'dataset wrapper whose sample_idx is not its own index?)')
-        np.add.at(self._counts, indices, 1)
+        # Count on the positions' device: reading them on the host would
+        # make it wait for the device every iteration.
+        if self._counts.device != positions.device:
+            self._counts = self._counts.to(positions.device)
+        indices = torch.tensor(indices).to(positions.device, non_blocking=True)
+        self._counts.index_put_((indices[positions], ),
+                                torch.ones_like(positions, dtype=torch.int64),
+                                accumulate=True)
         self._counted_iters += 1
 
     def after_train_epoch(self, runner) -> None:
@@ -132,15 +137,15 @@ class HardSampleHook(Hook):
                 f'by a loop that skips trained batches?); not writing a '
                 f'half-counted epoch_{epoch}.npy')
             return
-        counts = torch.from_numpy(self._counts)
-        all_reduce(counts, op='sum')
+        all_reduce(self._counts, op='sum')
         if not is_main_process():
             return
+        counts = self._counts.cpu().numpy()
         mkdir_or_exist(self.out_dir)
         path = osp.join(self.out_dir, f'epoch_{epoch}.npy')
-        np.save(path, self._counts)
+        np.save(path, counts)
         runner.logger.info(
-            f'HardSampleHook: epoch {epoch}: {int(self._counts.sum())} hard '
-            f'selections of {int(np.count_nonzero(self._counts))} distinct '
-            f'samples (of {len(self._counts)}), max frequency '
-            f'{int(self._counts.max())}; wrote {path}')
+            f'HardSampleHook: epoch {epoch}: {int(counts.sum())} hard '
+            f'selections of {int(np.count_nonzero(counts))} distinct '
+            f'samples (of {len(counts)}), max frequency '
+            f'{int(counts.max())}; wrote {path}')

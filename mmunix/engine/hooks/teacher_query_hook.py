@@ -5,11 +5,11 @@ from typing import Dict, Optional
 
 import torch
 from mmengine.dist import all_reduce, get_rank, is_main_process
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.hooks import Hook
 
 from mmunix.registry import HOOKS
 from mmunix.utils.compute_cost import ComputeCost
-from .utils import get_distiller
+from .utils import get_distiller, saves_after_train_iter
 
 COUNT_KEYS = ('batch', 'student_scoring', 'teacher', 'student_train')
 
@@ -62,7 +62,6 @@ class TeacherQueryHook(Hook):
         # run a collective; the totals are synchronised beforehand wherever
         # a checkpoint may follow, and only there (no per-iteration sync).
         self._synced = dict.fromkeys(COUNT_KEYS, 0)
-        self._checkpoint_hook: Optional[CheckpointHook] = None
 
     @staticmethod
     def _distiller(runner):
@@ -71,8 +70,6 @@ class TeacherQueryHook(Hook):
 
     def before_train(self, runner) -> None:
         distiller = self._distiller(runner)
-        self._checkpoint_hook = next(
-            (h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
         sample = runner.train_dataloader.dataset[0]['inputs']
         self.input_shape = tuple(sample.shape)
         self.cost = ComputeCost(
@@ -92,21 +89,19 @@ class TeacherQueryHook(Hook):
         counts = self._distiller(runner).sample_counts
         for key in COUNT_KEYS:
             self._local[key] += counts[key]
-        log_now = self.every_n_train_iters(runner, self.interval) or \
-            self.is_last_train_iter(runner)
-        if log_now or self._checkpoint_follows(runner):
+        if self.syncs_after_train_iter(runner, batch_idx):
             self.sync()
-        if log_now:
+        if self._logs_now(runner):
             self._log(runner)
 
-    def _checkpoint_follows(self, runner) -> bool:
-        """Whether the CheckpointHook saves after this iteration."""
-        hook = self._checkpoint_hook
-        if hook is None or hook.by_epoch:
-            return False
-        return hook.every_n_train_iters(runner, hook.interval,
-                                        hook.save_begin) or (
-            hook.save_last and self.is_last_train_iter(runner))
+    def _logs_now(self, runner) -> bool:
+        return self.every_n_train_iters(runner, self.interval) or \
+            self.is_last_train_iter(runner)
+
+    def syncs_after_train_iter(self, runner, batch_idx: int) -> bool:
+        """Whether the counts are summed over processes after the current
+        iteration: where they are logged and where a checkpoint follows."""
+        return self._logs_now(runner) or saves_after_train_iter(runner)
 
     def after_train_epoch(self, runner) -> None:
         # Runs before CheckpointHook's after_train_epoch, which may save.

@@ -1,5 +1,4 @@
 """Knowledge distillation of an image classifier, with or without UNIX."""
-import inspect
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -9,16 +8,13 @@ from mmengine.runner import load_checkpoint
 from torch import nn
 
 from mmunix.engine import UnreadableCheckpointError
-from mmunix.models.data_preprocessors import MixedBatch, UNIXDataPreprocessor
+from mmunix.models.data_preprocessors import (UNIX_ONLY_KEYS,
+                                              DeviceClsDataPreprocessor,
+                                              MixedBatch, UNIXDataPreprocessor)
 from mmunix.registry import MODELS
 from mmunix.utils import model_config
 from mmunix.utils.complexity import measure_complexity
 from mmunix.utils.compute_cost import ComputeCost
-
-#: Keys that only UNIXDataPreprocessor takes.
-UNIX_ONLY_KEYS = frozenset(
-    inspect.signature(UNIXDataPreprocessor).parameters) - {'kwargs'}
-
 
 @MODELS.register_module()
 class ClassificationDistiller(BaseModel):
@@ -27,8 +23,9 @@ class ClassificationDistiller(BaseModel):
     The student and the teacher are any mmpretrain classifiers (backbone,
     optional neck, head). The data preprocessor decides the method:
 
-    - ``ClsDataPreprocessor`` (the default): conventional KD. The teacher and
-      the student's training step see all ``N`` clean samples.
+    - :class:`DeviceClsDataPreprocessor` (the default), or mmpretrain's
+      ``ClsDataPreprocessor``: conventional KD. The teacher and the student's
+      training step see all ``N`` clean samples.
     - :class:`UNIXDataPreprocessor`: UNIX (design.md §1). The student scores
       the batch in a no-grad forward, and the teacher and the student's
       training step see only the ``k`` mixed samples that remain.
@@ -83,11 +80,12 @@ class ClassificationDistiller(BaseModel):
             # this check the run would silently fall back to KD.
             raise ValueError(
                 f'model.data_preprocessor sets {", ".join(unix_keys)} but no '
-                'type, so it would build a plain ClsDataPreprocessor (KD). '
+                'type, so it would build a plain DeviceClsDataPreprocessor '
+                '(KD). '
                 'Set UNIX keys on the top-level data_preprocessor, e.g. '
                 f'--cfg-options data_preprocessor.{unix_keys[0]}=..., or give '
                 "type='UNIXDataPreprocessor' with the normalisation keys")
-        data_preprocessor.setdefault('type', 'mmpretrain.ClsDataPreprocessor')
+        data_preprocessor.setdefault('type', DeviceClsDataPreprocessor)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = MODELS.build(model_config(student, 'model.student'))

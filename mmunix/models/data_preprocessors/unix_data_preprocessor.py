@@ -1,4 +1,5 @@
 """Uncertainty-aware mixup (UNIX) on top of mmpretrain's preprocessing."""
+import inspect
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -6,10 +7,10 @@ from typing import Optional, Union
 
 import numpy as np
 import torch
-from mmpretrain.models import ClsDataPreprocessor
 
 from mmunix.models.scorers import build_scorer
 from mmunix.registry import MODELS
+from .device_cls_data_preprocessor import DeviceClsDataPreprocessor
 
 #: A count of samples (``int >= 0``) or a fraction of the batch (``float``).
 SampleCount = Union[int, float]
@@ -85,16 +86,16 @@ def _check_count(value, key: str, allow_zero: bool) -> SampleCount:
 
 
 @MODELS.register_module()
-class UNIXDataPreprocessor(ClsDataPreprocessor):
-    """mmpretrain's ``ClsDataPreprocessor`` plus uncertainty-aware mixup.
+class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
+    """:class:`DeviceClsDataPreprocessor` plus uncertainty-aware mixup.
 
     UNIX (`Xu et al., 2023 <https://arxiv.org/abs/2012.09413>`_) ranks a batch
     by the student's uncertainty, mixes the confident samples into each other
     and keeps the ``k`` most informative ones, so the teacher and the
     student's training step see ``k`` instead of ``N`` samples.
 
-    Normalisation and everything else of ``ClsDataPreprocessor`` is
-    unchanged: :meth:`forward` only normalises. The mixup needs the student's
+    Normalisation and everything else of :class:`DeviceClsDataPreprocessor`
+    is unchanged: :meth:`forward` only copies, augments and normalises. The mixup needs the student's
     logits, so :class:`ClassificationDistiller` calls :meth:`mix_and_select`
     from its ``loss()``, which is also what MMEngine's DDP wrapper reaches.
 
@@ -124,9 +125,9 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
             target compute ratio against KD (design.md §2, paper
             convention); ``k/N`` is solved from fvcore's ``F_t``/``F_s`` at
             the first batch by :meth:`apply_compute_budget`.
-        **kwargs: Passed to ``ClsDataPreprocessor`` (``mean``, ``std``,
-            ``num_classes``...). ``batch_augments`` is refused: UNIX is the
-            batch augmentation.
+        **kwargs: Passed to :class:`DeviceClsDataPreprocessor` (``mean``,
+            ``std``, ``num_classes``, ``train_augment``...).
+            ``batch_augments`` is refused: UNIX is the batch mixup.
     """
 
     def __init__(self,
@@ -313,3 +314,26 @@ class UNIXDataPreprocessor(ClsDataPreprocessor):
                                                 inputs.device)[:k]
         permutation = torch.randperm(batch_size, device=inputs.device)[:k]
         return self.mix(inputs, labels, ranks, mask, permutation, b)
+
+
+#: Keys that only UNIXDataPreprocessor takes.
+UNIX_ONLY_KEYS = frozenset(
+    inspect.signature(UNIXDataPreprocessor).parameters) - {'kwargs'}
+
+
+def kd_preprocessor_config(unix_cfg: dict) -> dict:
+    """The conventional-KD preprocessor of a UNIX preprocessor config.
+
+    Args:
+        unix_cfg (dict): A ``UNIXDataPreprocessor`` config.
+
+    Returns:
+        dict: A :class:`DeviceClsDataPreprocessor` config with the same
+        normalisation and augmentation, without the UNIX keys.
+    """
+    kd_cfg = {
+        key: value
+        for key, value in unix_cfg.items() if key not in UNIX_ONLY_KEYS
+    }
+    kd_cfg['type'] = 'mmunix.DeviceClsDataPreprocessor'
+    return kd_cfg

@@ -5,7 +5,7 @@ round (KD, UNIX, plain KD, plain UNIX, then the same rotated by one), so that
 the noise of a shared machine falls on all of them alike:
 
 - **KD (mmunix)**: ``ClassificationDistiller.train_step`` with
-  ``ClsDataPreprocessor``, i.e. the data preprocessor, the distiller's
+  ``DeviceClsDataPreprocessor``, i.e. the data preprocessor, the distiller's
   ``loss()``, backward and the optimizer step of an MMEngine
   ``OptimWrapper``, exactly what the Runner's train loop calls.
 - **UNIX (mmunix)**: the same with ``UNIXDataPreprocessor``.
@@ -24,9 +24,9 @@ The FLOPs ratio is design.md §2 with fvcore's ``F_t`` and ``F_s`` from
 ``flops_per_sample``).
 """
 import copy
-import inspect
 import statistics
 import time
+from contextlib import nullcontext
 from fractions import Fraction
 from functools import partial
 from typing import Callable, Dict, Optional, Sequence
@@ -39,6 +39,7 @@ from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 from mmunix.utils.compute_cost import ComputeCost
+from mmunix.utils.host_sync import forbid_host_syncs
 
 try:
     import resource
@@ -83,15 +84,15 @@ def build_distillers(cfg: Config, device: str) -> tuple:
     """The KD and the UNIX ``ClassificationDistiller`` of a UNIX config.
 
     The teacher checkpoint is skipped (random teacher: the cost is the same).
-    The KD distiller swaps the data preprocessor for mmpretrain's
-    ``ClsDataPreprocessor`` with the same normalisation and takes the UNIX
-    distiller's weights, so both start from identical teacher and student.
+    The KD distiller swaps the data preprocessor for the conventional-KD one
+    with the same normalisation (:func:`kd_preprocessor_config`) and takes
+    the UNIX distiller's weights, so both start from identical teacher and
+    student.
 
     Returns:
         tuple: ``(kd_model, unix_model)``, in train mode on ``device``.
     """
-    from mmpretrain.models import ClsDataPreprocessor
-
+    from mmunix.models.data_preprocessors import kd_preprocessor_config
     from mmunix.registry import MODELS
 
     def build(preprocessor: dict):
@@ -100,25 +101,23 @@ def build_distillers(cfg: Config, device: str) -> tuple:
         model_cfg.data_preprocessor = preprocessor
         return MODELS.build(model_cfg)
 
-    unix_preprocessor = copy.deepcopy(
-        cfg.model.get('data_preprocessor', cfg.get('data_preprocessor')))
+    unix_preprocessor = model_preprocessor_config(cfg)
     unix = build(unix_preprocessor)
     if not unix.uses_unix:
         raise ValueError(
             'benchmark needs a UNIX config: its data_preprocessor.type must '
             f'be UNIXDataPreprocessor, got {unix_preprocessor!r}')
-    # Keep what ClsDataPreprocessor understands (normalisation...), drop the
-    # UNIX keys.
-    cls_args = inspect.signature(ClsDataPreprocessor).parameters
-    kd_preprocessor = {
-        key: value
-        for key, value in unix_preprocessor.items() if key in cls_args
-    }
-    kd_preprocessor['type'] = 'mmpretrain.ClsDataPreprocessor'
-    kd = build(kd_preprocessor)
+    kd = build(kd_preprocessor_config(unix_preprocessor))
     kd.student.load_state_dict(unix.student.state_dict())
     kd.teacher.load_state_dict(unix.teacher.state_dict())
     return kd.to(device).train(), unix.to(device).train()
+
+
+def model_preprocessor_config(cfg: Config) -> dict:
+    """A copy of the data preprocessor config that the model of ``cfg``
+    is built with: ``model.data_preprocessor``, else the top-level one."""
+    return copy.deepcopy(
+        cfg.model.get('data_preprocessor', cfg.get('data_preprocessor')))
 
 
 def synthetic_batch(cfg: Config, batch_size: int, image_shape: Sequence[int],
@@ -177,12 +176,18 @@ class PlainKDStep:
         temperature (float): KD temperature ``T``.
         optimizer (dict): ``torch.optim.SGD`` arguments (``lr``,
             ``momentum``, ``weight_decay``...).
-        amp (bool): Autocast the forwards and scale the loss (CUDA only).
+        amp_dtype (torch.dtype, optional): Autocast the forwards to this
+            dtype (CUDA only); ``torch.float16`` also scales the loss.
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module,
-                 mean: Sequence[float], std: Sequence[float],
-                 temperature: float, optimizer: dict, amp: bool = False):
+    def __init__(self,
+                 student: nn.Module,
+                 teacher: nn.Module,
+                 mean: Sequence[float],
+                 std: Sequence[float],
+                 temperature: float,
+                 optimizer: dict,
+                 amp_dtype: Optional[torch.dtype] = None):
         self.student = student.train()
         self.teacher = teacher.eval().requires_grad_(False)
         device = next(student.parameters()).device
@@ -190,8 +195,9 @@ class PlainKDStep:
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.temperature = temperature
         self.optimizer = torch.optim.SGD(student.parameters(), **optimizer)
-        self.amp = amp
-        self.scaler = torch.amp.GradScaler('cuda') if amp else None
+        self.amp_dtype = amp_dtype
+        self.scaler = torch.amp.GradScaler(
+            'cuda') if amp_dtype == torch.float16 else None
 
     @staticmethod
     def logits(classifier: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -208,11 +214,22 @@ class PlainKDStep:
         Returns:
             Tensor: the KD loss, a scalar (not synchronised).
         """
-        return self.distill(self.normalise(images))
+        return self.train(self.normalise(images))
+
+    def train(self, x: torch.Tensor) -> torch.Tensor:
+        """Train on one normalised ``(N, C, H, W)`` batch; return the loss
+        (not synchronised)."""
+        return self.distill(x)
+
+    def _autocast(self, device_type: str):
+        return torch.autocast(
+            device_type,
+            dtype=self.amp_dtype,
+            enabled=self.amp_dtype is not None)
 
     def distill(self, x: torch.Tensor) -> torch.Tensor:
         """KD loss on the normalised ``x``, backward and an SGD step."""
-        with torch.autocast(x.device.type, enabled=self.amp):
+        with self._autocast(x.device.type):
             with torch.no_grad():
                 teacher_logits = self.logits(self.teacher, x)
             student_logits = self.logits(self.student, x)
@@ -257,15 +274,15 @@ class PlainUNIXStep(PlainKDStep):
         self.k, self.b = num_selected, num_clean
         self.sharpness, self.alpha = sharpness, mix_alpha
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.distill(self.mix_and_select(self.normalise(images)))
+    def train(self, x: torch.Tensor) -> torch.Tensor:
+        return self.distill(self.mix_and_select(x))
 
     @torch.no_grad()
     def mix_and_select(self, x: torch.Tensor) -> torch.Tensor:
         """Steps 1-6: ``(N, C, H, W)`` normalised -> ``(k, C, H, W)``."""
         n = x.size(0)
         # 1. Score in train mode.
-        with torch.autocast(x.device.type, enabled=self.amp):
+        with self._autocast(x.device.type):
             logits = self.logits(self.student, x).float()
         # 2-3. Entropy; most uncertain first.
         log_p = F.log_softmax(logits, dim=1)
@@ -289,14 +306,21 @@ def _minor_faults() -> Optional[int]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def time_interleaved(steps: Dict[str, Callable[[], object]], iters: int,
-                     warmup: int, device: torch.device) -> tuple:
+def time_interleaved(steps: Dict[str, Callable[[], object]],
+                     iters: int,
+                     warmup: int,
+                     device: torch.device,
+                     sync_debug: bool = False) -> tuple:
     """Run ``warmup + iters`` rounds of every step, one after the other.
 
     Each round starts one step later than the previous one (KD, UNIX, plain;
     UNIX, plain, KD; plain, KD, UNIX; ...), so that no step always runs
     right after the same neighbour: on a CPU the previous iteration's memory
     and cache state changes the next one's time by a few percent.
+
+    With ``sync_debug``, every timed step runs under
+    :func:`mmunix.utils.host_sync.forbid_host_syncs` and fails at its first
+    host sync.
 
     Returns:
         tuple[dict, dict]: per step name, the seconds of each timed
@@ -312,9 +336,11 @@ def time_interleaved(steps: Dict[str, Callable[[], object]], iters: int,
         for name in names[shift:] + names[:shift]:
             if cuda:
                 torch.cuda.synchronize(device)
+            check = sync_debug and round_ >= warmup
             faults_before = _minor_faults()
             start = time.perf_counter()
-            steps[name]()
+            with forbid_host_syncs(device.type) if check else nullcontext():
+                steps[name]()
             if cuda:
                 torch.cuda.synchronize(device)
             elapsed = time.perf_counter() - start
@@ -347,7 +373,8 @@ def run_benchmark(config: str,
                   amp: bool = False,
                   warmup: int = 3,
                   seed: int = 0,
-                  image_shape: Sequence[int] = (3, 32, 32)) -> dict:
+                  image_shape: Sequence[int] = (3, 32, 32),
+                  sync_debug: bool = False) -> dict:
     """Time KD and UNIX iterations of a UNIX config, mmunix and plain.
 
     Args:
@@ -362,6 +389,8 @@ def run_benchmark(config: str,
         seed (int): Seed of the synthetic batch, the weights and the mixing.
         image_shape (Sequence[int]): ``(C, H, W)``. Defaults to
             ``(3, 32, 32)``.
+        sync_debug (bool): Fail at the first host sync in a timed
+            iteration (see :func:`time_interleaved`).
 
     Returns:
         dict: Settings, ``flops``, per-row ``median_ms``, ``min_ms``,
@@ -410,7 +439,7 @@ def run_benchmark(config: str,
         std=preprocessor.std.flatten().tolist(),
         temperature=unix.kd_loss.temperature,
         optimizer=optimizer_cfg,
-        amp=amp)
+        amp_dtype=torch.float16 if amp else None)
     plain_kd = PlainKDStep(
         copy.deepcopy(unix.student), copy.deepcopy(unix.teacher),
         **plain_args)
@@ -434,7 +463,8 @@ def run_benchmark(config: str,
         unix=lambda: unix.train_step(data, unix_optim),
         plain_kd=lambda: plain_kd(images),
         plain_unix=lambda: plain_unix(images))
-    times, faults = time_interleaved(steps, iters, warmup, device)
+    times, faults = time_interleaved(steps, iters, warmup, device,
+                                     sync_debug)
     if unix.sample_counts['teacher'] != k:
         raise RuntimeError(
             f'the plain-PyTorch reference kept k={k} samples but mmunix kept '

@@ -131,6 +131,12 @@ def test_rounds_interleave_and_rotate_and_skip_warmup():
         dict(a=2, b=2, c=2)
 
 
+def test_sync_debug_finds_no_host_sync_in_the_timed_steps():
+    # Every timed step of the four runs under the refusing trap.
+    result = run_on_one_thread(CONFIG, sync_debug=True)
+    assert all(len(times) == 2 for times in result['times_ms'].values())
+
+
 def test_amp_on_cpu_is_refused_with_a_clear_error():
     with pytest.raises(ValueError, match='CUDA only'):
         run_benchmark(CONFIG, iters=1, batch_size=8, amp=True)

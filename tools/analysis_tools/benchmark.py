@@ -43,6 +43,11 @@ def parse_args():
         help='mixed precision: AmpOptimWrapper and autocast (CUDA only)')
     parser.add_argument(
         '--seed', type=int, default=0, help='random seed (default: 0)')
+    parser.add_argument(
+        '--sync-debug',
+        action='store_true',
+        help='fail at the first host sync in a timed iteration '
+        "(torch.cuda.set_sync_debug_mode('error') on CUDA)")
     parser.add_argument('--json', metavar='PATH', help='also write the '
                         'numbers, every timing included, to this JSON file')
     return parser.parse_args()
@@ -58,7 +63,8 @@ def main():
             device=args.device,
             amp=args.amp,
             warmup=args.warmup,
-            seed=args.seed)
+            seed=args.seed,
+            sync_debug=args.sync_debug)
     except (ValueError, RuntimeError) as error:
         raise SystemExit(f'benchmark.py: error: {error}')
     print(format_table(result))

@@ -84,8 +84,7 @@ def tiny_run_options(data_root: str, batch_size: int = 4) -> list:
     ]
 
 
-def tiny_config(config: str, work_dir: str, data_root: str,
-                **settings) -> 'Config':
+def tiny_config(config: str, work_dir: str, data_root: str, **settings):
     """A repository config on tiny local data for an in-process Runner,
     with ``settings`` (``key.path=value``) merged last."""
     from mmengine import Config

@@ -35,7 +35,8 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Dataset
 
 from mmunix.utils.benchmark import (PlainKDStep, PlainUNIXStep,
-                                    build_distillers, model_preprocessor_config,
+                                    build_distillers,
+                                    model_preprocessor_config,
                                     unix_flops_ratio)
 
 #: The timed runs, in the order of the first round.
@@ -290,7 +291,8 @@ def run_epoch_benchmark(config: str,
         raise ValueError('need iters >= 1, warmup >= 1 and rounds >= 1')
     device = get_device()
     if amp is not None and amp not in AMP_SETTINGS:
-        raise ValueError(f'--amp {amp!r}: choose one of {sorted(AMP_SETTINGS)}')
+        raise ValueError(
+            f'--amp {amp!r}: choose one of {sorted(AMP_SETTINGS)}')
     if amp is not None and device != 'cuda':
         raise ValueError('--amp is mixed precision on CUDA only, and this '
                          'machine has no GPU')

@@ -58,7 +58,7 @@ class ReadLossOnHost(Hook):
             outputs['loss'].item()
 
 
-def train(name, work_dir, cifar_root, hooks):
+def train(name, work_dir, cifar_root, hooks, **extra_settings):
     config, settings = RUNS[name]
     return train_in_process(
         config, work_dir, cifar_root, hooks, **{
@@ -67,7 +67,8 @@ def train(name, work_dir, cifar_root, hooks):
                 dict(type='TeacherQueryHook', interval=LOG_INTERVAL),
                 *([dict(type='HardSampleHook')] if 'unix' in name else [])
             ],
-            **settings
+            **settings,
+            **extra_settings
         })
 
 
@@ -91,6 +92,15 @@ def test_hook_passes_a_unix_run_and_says_what_it_checked(
     train('unix', tmp_path, cifar_root, [hook])
     # Iteration 1 is warm-up; 4 and 8 log.
     assert (hook.checked, hook.skipped) == (5, 3)
+
+
+def test_hook_skips_the_first_batch_of_each_size(tmp_path, cifar_root):
+    # 16 images in batches of 3: five of 3, then the short last one of 1.
+    hook = HostSyncCheckHook(warmup=0)
+    train('unix', tmp_path, cifar_root, [hook],
+          **{'train_dataloader.batch_size': 3})
+    # Skipped: iteration 1 (first of size 3), 4 (logs), 6 (first of size 1).
+    assert (hook.checked, hook.skipped) == (3, 3)
 
 
 def test_hook_names_a_host_read_in_an_ordinary_iteration(tmp_path, cifar_root):
@@ -126,6 +136,7 @@ def test_train_py_sync_debug_checks_the_ordinary_iterations(
         'custom_hooks.1.warmup=0'
     ])
     assert_ok(result)
-    # 4 iterations: the last one logs (end of the epoch).
-    assert 'HostSyncCheckHook: 3 training iterations ran without a host ' \
-        'sync; 1 were not checked' in result.stdout + result.stderr
+    # 4 iterations: the first is the first batch of its size, the last one
+    # logs (end of the epoch).
+    assert 'HostSyncCheckHook: 2 training iterations ran without a host ' \
+        'sync; 2 were not checked' in result.stdout + result.stderr

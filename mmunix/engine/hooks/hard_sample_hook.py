@@ -57,6 +57,7 @@ class HardSampleHook(Hook):
     def __init__(self, out_dir: Optional[str] = None):
         self.out_dir = out_dir
         self._counts: Optional[torch.Tensor] = None
+        self._dataset_size = 0
         self._iters = 0
         self._counted_iters = 0
         self._warned_kd = False
@@ -81,8 +82,8 @@ class HardSampleHook(Hook):
             self.out_dir = osp.join(runner.work_dir, 'hard_samples')
 
     def before_train_epoch(self, runner) -> None:
-        self._counts = torch.zeros(
-            len(runner.train_dataloader.dataset), dtype=torch.int64)
+        self._dataset_size = len(runner.train_dataloader.dataset)
+        self._counts = None  # made on the device of the first positions
         self._iters = 0
         self._counted_iters = 0
 
@@ -108,15 +109,17 @@ class HardSampleHook(Hook):
                 'HardSampleHook needs sample_idx in the metainfo of every '
                 "data sample: keep 'sample_idx' in the meta_keys of the "
                 'PackInputs of train_dataloader.dataset.pipeline') from error
-        if indices and max(indices) >= len(self._counts):
+        if indices and max(indices) >= self._dataset_size:
             raise IndexError(
                 f'HardSampleHook: sample_idx {max(indices)} is out of range '
-                f'for a train dataset of {len(self._counts)} samples (a '
+                f'for a train dataset of {self._dataset_size} samples (a '
                 'dataset wrapper whose sample_idx is not its own index?)')
         # Count on the positions' device: reading them on the host would
         # make it wait for the device every iteration.
-        if self._counts.device != positions.device:
-            self._counts = self._counts.to(positions.device)
+        if self._counts is None:
+            self._counts = torch.zeros(
+                self._dataset_size, dtype=torch.int64,
+                device=positions.device)
         indices = torch.tensor(indices).to(positions.device, non_blocking=True)
         self._counts.index_put_((indices[positions], ),
                                 torch.ones_like(positions, dtype=torch.int64),

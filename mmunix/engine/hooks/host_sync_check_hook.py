@@ -17,9 +17,8 @@ class HostSyncCheckHook(Hook):
 
     A training iteration that reads no device value on the host lets the GPU
     run while Python prepares the next one. This hook checks that: after
-    ``warmup`` iterations (lazy initialisation, cuDNN's autotuning of new
-    shapes), each iteration from ``before_train_iter`` to the last
-    ``after_train_iter`` hook runs under
+    ``warmup`` iterations (lazy initialisation), each iteration from
+    ``before_train_iter`` to the last ``after_train_iter`` hook runs under
     :func:`mmunix.utils.host_sync.forbid_host_syncs`:
     ``torch.cuda.set_sync_debug_mode('error')`` on CUDA, a trap on the
     tensor methods that read values on the host elsewhere. The error names
@@ -28,7 +27,8 @@ class HostSyncCheckHook(Hook):
     Iterations where a hook reads device values on purpose (logging,
     summing counts over processes, checkpoints; see
     :func:`mmunix.engine.hooks.utils.syncs_after_train_iter`) are not
-    checked.
+    checked, nor the first batch of each size (the short last batch of an
+    epoch), for which cuDNN's autotuning waits for the device.
 
     ``tools/train.py --sync-debug`` adds it. Data loading between
     iterations is not checked.
@@ -56,12 +56,22 @@ class HostSyncCheckHook(Hook):
             runner.model) else runner.model
         device_type = next(model.parameters()).device.type
 
+        batch_sizes = set()
+
         @functools.wraps(run_iter)
         def checked_run_iter(*args, **kwargs):
-            batch_idx = args[0] if isinstance(
-                loop, EpochBasedTrainLoop) else runner.iter
-            if runner.iter < self.warmup or syncs_after_train_iter(
-                    runner, batch_idx):
+            if isinstance(loop, EpochBasedTrainLoop):
+                batch_idx, data_batch = args[:2]
+            else:
+                batch_idx, data_batch = runner.iter, args[0]
+            # cuDNN autotunes each new batch shape, waiting for the device.
+            inputs = data_batch.get('inputs') if isinstance(
+                data_batch, dict) else None
+            batch_size = None if inputs is None else len(inputs)
+            new_shape = batch_size not in batch_sizes
+            batch_sizes.add(batch_size)
+            if new_shape or runner.iter < self.warmup or \
+                    syncs_after_train_iter(runner, batch_idx):
                 self.skipped += 1
                 return run_iter(*args, **kwargs)
             with forbid_host_syncs(device_type):
@@ -77,4 +87,4 @@ class HostSyncCheckHook(Hook):
         runner.logger.info(
             f'HostSyncCheckHook: {self.checked} training iterations ran '
             f'without a host sync; {self.skipped} were not checked (warm-up, '
-            'logging or checkpoints)')
+            'new batch sizes, logging or checkpoints)')

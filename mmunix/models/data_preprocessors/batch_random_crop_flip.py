@@ -49,7 +49,8 @@ class BatchRandomCropFlip(nn.Module):
         return self.crop_flip(images, offsets[0], offsets[1], flips)
 
     def crop_flip(self, images: torch.Tensor, offsets_y: torch.Tensor,
-                  offsets_x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+                  offsets_x: torch.Tensor,
+                  flips: torch.Tensor) -> torch.Tensor:
         """Pad, crop and flip with given parameters.
 
         Args:

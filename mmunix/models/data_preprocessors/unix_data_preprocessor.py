@@ -95,9 +95,10 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
     student's training step see ``k`` instead of ``N`` samples.
 
     Normalisation and everything else of :class:`DeviceClsDataPreprocessor`
-    is unchanged: :meth:`forward` only copies, augments and normalises. The mixup needs the student's
-    logits, so :class:`ClassificationDistiller` calls :meth:`mix_and_select`
-    from its ``loss()``, which is also what MMEngine's DDP wrapper reaches.
+    is unchanged: :meth:`forward` only copies, augments and normalises. The
+    mixup needs the student's logits, so :class:`ClassificationDistiller`
+    calls :meth:`mix_and_select` from its ``loss()``, which is also what
+    MMEngine's DDP wrapper reaches.
 
     Note:
         With ``u`` the uncertainty, ``r = argsort(u, descending)`` and

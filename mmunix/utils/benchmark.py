@@ -24,6 +24,9 @@ The FLOPs ratio is design.md §2 with fvcore's ``F_t`` and ``F_s`` from
 ``flops_per_sample``).
 """
 import copy
+import json
+import os
+import os.path as osp
 import statistics
 import time
 from contextlib import nullcontext
@@ -513,6 +516,15 @@ def run_benchmark(config: str,
         ratios_of_min=ratios_of_min,
         date=time.strftime('%Y-%m-%d'),
         torch=torch.__version__)
+
+
+def write_json(result: dict, path: str) -> None:
+    """Write a benchmark result to ``path``, creating its folder."""
+    folder = osp.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(result, f, indent=2)
 
 
 def format_table(result: dict, time_slack: float = 0.03,

@@ -14,11 +14,8 @@ design.md §2 FLOPs ratio, and mmunix's overhead over plain PyTorch. See
 docs/benchmarks.md and :mod:`mmunix.utils.benchmark`.
 """
 import argparse
-import json
-import os
-import os.path as osp
 
-from mmunix.utils.benchmark import format_table, run_benchmark
+from mmunix.utils.benchmark import format_table, run_benchmark, write_json
 
 
 def parse_args():
@@ -69,11 +66,7 @@ def main():
         raise SystemExit(f'benchmark.py: error: {error}')
     print(format_table(result))
     if args.json:
-        folder = osp.dirname(args.json)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+        write_json(result, args.json)
 
 
 if __name__ == '__main__':

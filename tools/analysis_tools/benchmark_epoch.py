@@ -16,12 +16,10 @@ timed window; an independent torchvision + DataLoader loop does the same
 work. See docs/benchmarks.md and :mod:`mmunix.utils.epoch_benchmark`.
 """
 import argparse
-import json
-import os
-import os.path as osp
 
 from mmengine.config import DictAction
 
+from mmunix.utils.benchmark import write_json
 from mmunix.utils.epoch_benchmark import (AMP_SETTINGS, format_epoch_table,
                                           run_epoch_benchmark)
 
@@ -81,11 +79,7 @@ def main():
         raise SystemExit(f'benchmark_epoch.py: error: {error}')
     print(format_epoch_table(result))
     if args.json:
-        folder = osp.dirname(args.json)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(result, f, indent=2)
+        write_json(result, args.json)
 
 
 if __name__ == '__main__':

@@ -408,6 +408,11 @@ def run_benchmark(config: str,
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError(f'--device {device} asked for, but CUDA is not '
                            'available; use --device cpu')
+    if amp and sync_debug:
+        raise ValueError('--sync-debug cannot check --amp: float16 loss '
+                         "scaling reads PyTorch's GradScaler inf check on the "
+                         'host in every step, in mmunix and in the plain '
+                         'reference alike')
     if amp and device.type != 'cuda':
         raise ValueError('--amp is mixed precision on CUDA only; drop it or '
                          'use --device cuda')

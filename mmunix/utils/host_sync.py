@@ -101,6 +101,19 @@ def _caller() -> str:
     return '<unknown>'
 
 
+def copy_to_device(tensor: torch.Tensor, device) -> torch.Tensor:
+    """Copy a host tensor to ``device`` without making the host wait.
+
+    On CUDA the tensor is pinned first: a non-blocking copy from pageable
+    memory may still be synchronous with the host. PyTorch's caching host
+    allocator keeps the pinned block until the copy has run.
+    """
+    device = torch.device(device)
+    if device.type == 'cuda' and not tensor.is_pinned():
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
+
+
 @contextlib.contextmanager
 def forbid_host_syncs(device_type: str):
     """Fail at the first host sync inside the ``with`` block.

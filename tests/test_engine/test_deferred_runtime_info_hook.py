@@ -92,6 +92,14 @@ def test_a_checkpoint_between_log_lines_stores_every_value(
         assert np.isfinite(values).all()
 
 
+def test_an_output_that_is_no_scalar_is_named_at_its_iteration():
+    hook = DeferredRuntimeInfoHook()
+    runner = types.SimpleNamespace(hooks=[])
+    with pytest.raises(ValueError, match="'acc' has shape \\(2,\\)"):
+        hook.after_train_iter(
+            runner, 0, outputs=dict(loss=torch.tensor(1.), acc=torch.ones(2)))
+
+
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float16])
 def test_flush_records_every_value_in_iteration_order(dtype):
     hook = DeferredRuntimeInfoHook()

@@ -119,6 +119,32 @@ def test_hook_allows_host_reads_in_warm_up_and_logging_iterations(
     assert (hook.checked, hook.skipped) == (4, 4)
 
 
+def test_a_resumed_run_warms_up_again(tmp_path, cifar_root):
+    checkpoint = dict(type='CheckpointHook', interval=1, save_best=None)
+    train('kd', tmp_path, cifar_root, [],
+          **{'default_hooks.checkpoint': checkpoint})
+    # The resumed process reads on the host in its first two iterations
+    # (9 and 10 of the run), as DDP does once per process when it rebuilds
+    # its gradient buckets.
+    hook = HostSyncCheckHook(warmup=2)
+    train('kd', tmp_path, cifar_root, [hook, ReadLossOnHost([9, 10])],
+          **{
+              'default_hooks.checkpoint': checkpoint,
+              'train_cfg.max_epochs': 2,
+              'resume': True,
+              'load_from': str(tmp_path / 'epoch_1.pth')
+          })
+    # Skipped: 9 and 10 (warm-up), 12 and 16 (log); 16 also ends training.
+    assert (hook.checked, hook.skipped) == (4, 4)
+
+
+def test_optimizer_settings_that_always_sync_are_refused_by_key(
+        tmp_path, cifar_root):
+    with pytest.raises(ValueError, match='optim_wrapper.clip_grad'):
+        train('kd', tmp_path, cifar_root, [HostSyncCheckHook()],
+              **{'optim_wrapper.clip_grad': dict(max_norm=1.0)})
+
+
 @pytest.mark.parametrize('warmup', [-1, 1.5, True])
 def test_a_bad_warmup_is_refused_with_its_value(warmup):
     with pytest.raises(ValueError, match=f'warmup={warmup!r}'):

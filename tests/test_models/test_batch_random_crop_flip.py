@@ -103,3 +103,44 @@ def test_bad_arguments_are_refused_with_their_value(kwargs):
     name, value = next(iter(kwargs.items()))
     with pytest.raises(ValueError, match=f'{name}={value!r}'):
         BatchRandomCropFlip(**kwargs)
+
+
+def _draw_in_process(rank: int, port: int, out_dir: str) -> None:
+    """One process of a 2-process gloo group: seed as MMEngine seeds every
+    process, draw a batch's crops and flips, save their decoded params."""
+    import torch.distributed as dist
+    dist.init_process_group(
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+        world_size=2)
+    try:
+        torch.manual_seed(0)
+        batch = torch.from_numpy(coordinate_image()).permute(2, 0, 1)
+        out = BatchRandomCropFlip()(batch.expand(32, -1, -1, -1))
+        torch.save([decode(image) for image in out], f'{out_dir}/{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_every_ddp_process_draws_its_own_crops(tmp_path):
+    import multiprocessing
+
+    from conftest import free_port
+    port = free_port()
+    context = multiprocessing.get_context('spawn')
+    processes = [
+        context.Process(
+            target=_draw_in_process, args=(r, port, str(tmp_path)))
+        for r in range(2)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    rank0, rank1 = (torch.load(tmp_path / f'{r}.pt') for r in range(2))
+    assert rank0 != rank1
+    # Rank 0 draws as a single process does with the same seed.
+    torch.manual_seed(0)
+    batch = torch.from_numpy(coordinate_image()).permute(2, 0, 1)
+    single = BatchRandomCropFlip()(batch.expand(32, -1, -1, -1))
+    assert rank0 == [decode(image) for image in single]

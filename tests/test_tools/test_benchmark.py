@@ -137,6 +137,12 @@ def test_sync_debug_finds_no_host_sync_in_the_timed_steps():
     assert all(len(times) == 2 for times in result['times_ms'].values())
 
 
+def test_sync_debug_refuses_amp_whose_scaler_always_syncs():
+    with pytest.raises(ValueError, match='cannot check --amp'):
+        run_benchmark(CONFIG, iters=1, batch_size=8, amp=True,
+                      sync_debug=True)
+
+
 def test_amp_on_cpu_is_refused_with_a_clear_error():
     with pytest.raises(ValueError, match='CUDA only'):
         run_benchmark(CONFIG, iters=1, batch_size=8, amp=True)

@@ -21,14 +21,15 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     the next one.
 
     This hook keeps the values as tensors on their device and copies them to
-    the host in one transfer per dtype where they are read: on iterations
-    where ``LoggerHook`` writes a line, before a checkpoint stores the
-    message hub, at the end of training, and after at most
+    the host in one transfer per device and dtype where they are read: on
+    iterations where ``LoggerHook`` writes a line, before a checkpoint
+    stores the message hub, at the end of training, and after at most
     ``MAX_PENDING_ITERS`` iterations. The message hub then holds exactly the
-    values, in the same order, that ``RuntimeInfoHook`` would have put there,
-    so logs, smoothing windows and checkpoints are unchanged. A hook of your
-    own that reads ``train/*`` scalars from the message hub on other
-    iterations sees them up to the last flush.
+    values, each key's in the same order, that ``RuntimeInfoHook`` would
+    have put there, so log lines, smoothing windows and checkpoints are
+    unchanged (only the keys of ``scalars.json`` may come in another
+    order). A hook of your own that reads ``train/*`` scalars from the
+    message hub on other iterations sees them up to the last flush.
 
     Set it as ``default_hooks.runtime_info``; mmunix's default runtime does.
     """
@@ -47,11 +48,9 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
                          outputs=None) -> None:
         flush = self.syncs_after_train_iter(runner, batch_idx)
         if outputs is not None:
-            self._pending.append({
-                key: value.detach()
-                if isinstance(value, torch.Tensor) else value
-                for key, value in outputs.items()
-            })
+            self._pending.append(
+                {key: _scalar(key, value)
+                 for key, value in outputs.items()})
         if flush:
             self.flush(runner)
 
@@ -64,14 +63,17 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     def flush(self, runner) -> None:
         """Copy the pending values to the host and record them in
         ``runner.message_hub`` as ``train/<key>``, in iteration order."""
-        tensors = defaultdict(list)  # dtype -> [(iteration, key, tensor)]
+        # (device, dtype) -> [(iteration, key, tensor)]
+        tensors = defaultdict(list)
         for index, outputs in enumerate(self._pending):
             for key, value in outputs.items():
                 if isinstance(value, torch.Tensor):
-                    tensors[value.dtype].append((index, key, value))
+                    tensors[value.device, value.dtype].append(
+                        (index, key, value))
         host = {}
         for group in tensors.values():
-            values = torch.stack([value.reshape(()) for _, _, value in group])
+            values = torch.stack(
+                [value.reshape(()) for _, _, value in group])
             for (index, key, _), number in zip(group, values.tolist()):
                 host[index, key] = number
         for index, outputs in enumerate(self._pending):
@@ -92,3 +94,16 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     def after_train(self, runner) -> None:
         self.flush(runner)
         super().after_train(runner)
+
+
+def _scalar(key: str, value):
+    """``value`` detached from autograd if it is a one-number tensor, as it
+    is if it is no tensor; only the shape is read, so the host does not
+    wait."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    if value.numel() != 1:
+        raise ValueError(
+            f'the model output {key!r} has shape {tuple(value.shape)}; '
+            'training outputs are logged and must hold one number')
+    return value.detach()

@@ -11,6 +11,7 @@ from mmengine.runner import IterBasedTrainLoop
 from mmengine.utils import mkdir_or_exist
 
 from mmunix.registry import HOOKS
+from mmunix.utils.host_sync import copy_to_device
 from .utils import get_distiller
 
 
@@ -120,10 +121,9 @@ class HardSampleHook(Hook):
             self._counts = torch.zeros(
                 self._dataset_size, dtype=torch.int64,
                 device=positions.device)
-        indices = torch.tensor(indices).to(positions.device, non_blocking=True)
-        self._counts.index_put_((indices[positions], ),
-                                torch.ones_like(positions, dtype=torch.int64),
-                                accumulate=True)
+        indices = copy_to_device(torch.tensor(indices), positions.device)
+        self._counts.index_add_(0, indices[positions],
+                                torch.ones_like(indices[positions]))
         self._counted_iters += 1
 
     def after_train_epoch(self, runner) -> None:

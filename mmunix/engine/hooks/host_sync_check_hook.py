@@ -1,6 +1,7 @@
 """Fail a run at the first host sync inside an ordinary training iteration."""
 import functools
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
@@ -33,9 +34,13 @@ class HostSyncCheckHook(Hook):
     ``tools/train.py --sync-debug`` adds it. Data loading between
     iterations is not checked.
 
+    Optimizer settings that read a value on the host in every step are
+    refused before training: float16 AMP with a loss scale and an optimizer
+    that is not fused, and ``clip_grad`` by norm.
+
     Args:
-        warmup (int): Iterations of the run to leave unchecked. Defaults to
-            10.
+        warmup (int): Iterations of this process to leave unchecked, also
+            after ``--resume``. Defaults to 10.
     """
 
     def __init__(self, warmup: int = 10):
@@ -46,32 +51,37 @@ class HostSyncCheckHook(Hook):
         self.warmup = warmup
         self.checked = 0
         self.skipped = 0
+        self._run_iter = None
 
     def before_train(self, runner) -> None:
-        # The check must close even when the iteration raises, which a pair
-        # of before/after hooks cannot guarantee: wrap the loop's run_iter.
-        loop = runner.train_loop
-        run_iter = loop.run_iter
+        _refuse_syncing_optim_wrapper(runner.optim_wrapper)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         device_type = next(model.parameters()).device.type
-
+        loop = runner.train_loop
+        # EpochBasedTrainLoop.run_iter(idx, data_batch), but
+        # IterBasedTrainLoop.run_iter(data_batch) with the iteration as idx.
+        by_epoch = isinstance(loop, EpochBasedTrainLoop)
+        run_iter = self._run_iter = loop.run_iter
         batch_sizes = set()
+        ran = 0  # in this process: a resumed run also warms up again
 
+        # The check must close even when the iteration raises, which a pair
+        # of before/after hooks cannot guarantee: wrap the loop's run_iter.
         @functools.wraps(run_iter)
         def checked_run_iter(*args, **kwargs):
-            if isinstance(loop, EpochBasedTrainLoop):
-                batch_idx, data_batch = args[:2]
-            else:
-                batch_idx, data_batch = runner.iter, args[0]
+            nonlocal ran
+            batch_idx, data_batch = args[:2] if by_epoch else (runner.iter,
+                                                               args[0])
             # cuDNN autotunes each new batch shape, waiting for the device.
             inputs = data_batch.get('inputs') if isinstance(
                 data_batch, dict) else None
             batch_size = None if inputs is None else len(inputs)
             new_shape = batch_size not in batch_sizes
             batch_sizes.add(batch_size)
-            if new_shape or runner.iter < self.warmup or \
-                    syncs_after_train_iter(runner, batch_idx):
+            ran += 1
+            if new_shape or ran <= self.warmup or syncs_after_train_iter(
+                    runner, batch_idx):
                 self.skipped += 1
                 return run_iter(*args, **kwargs)
             with forbid_host_syncs(device_type):
@@ -82,9 +92,28 @@ class HostSyncCheckHook(Hook):
         loop.run_iter = checked_run_iter
 
     def after_train(self, runner) -> None:
-        # Back to the class's method.
-        vars(runner.train_loop).pop('run_iter', None)
+        runner.train_loop.run_iter = self._run_iter
         runner.logger.info(
             f'HostSyncCheckHook: {self.checked} training iterations ran '
             f'without a host sync; {self.skipped} were not checked (warm-up, '
             'new batch sizes, logging or checkpoints)')
+
+
+def _refuse_syncing_optim_wrapper(optim_wrapper) -> None:
+    """Refuse optimizer settings that read a value on the host every step,
+    naming the key, before the first iteration fails on it."""
+    scaler = getattr(optim_wrapper, 'loss_scaler', None)
+    if scaler is not None and scaler.is_enabled() and not getattr(
+            optim_wrapper.optimizer, '_step_supports_amp_scaling', False):
+        raise ValueError(
+            "--sync-debug: optim_wrapper.loss_scale (float16 AMP) makes "
+            "PyTorch's GradScaler read its inf check on the host every "
+            'step; set optim_wrapper.optimizer.fused=True (the check then '
+            "stays on the device), or use dtype='bfloat16' with "
+            'loss_scale=dict(enabled=False)')
+    if getattr(optim_wrapper, 'clip_func',
+               None) is torch.nn.utils.clip_grad_norm_:
+        raise ValueError(
+            '--sync-debug: optim_wrapper.clip_grad (type norm) logs the '
+            'gradient norm with float() every step, a host sync; drop it or '
+            "use type='value'")

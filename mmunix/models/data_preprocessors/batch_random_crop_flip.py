@@ -1,9 +1,16 @@
 """CIFAR's pad-and-crop plus horizontal flip, on a whole batch at once."""
+from numbers import Real
+
 import torch
 import torch.nn.functional as F
+from mmengine.dist import get_rank
 from torch import nn
 
 from mmunix.registry import MODELS
+
+#: Distance between the seeds of two processes, large so that process r of
+#: a run seeded s does not draw what process 0 of a run seeded s + r draws.
+_SEED_STRIDE = 1_000_003
 
 
 @MODELS.register_module()
@@ -20,8 +27,11 @@ class BatchRandomCropFlip(nn.Module):
     a uniform offset ``(dy, dx)`` in ``[0, 2p]²`` (a shift in ``[-p, p]²``),
     and the window is mirrored left-right with probability ``flip_prob``.
 
-    It draws from PyTorch's generator of the batch's device and never waits
-    for the device.
+    It draws on the batch's device, never waiting for it, from a generator
+    of its own seeded with PyTorch's initial seed (``randomness.seed``) and
+    the process's rank: MMEngine seeds every DDP process alike, so the global
+    generator would give every GPU the same crops and flips, where the CPU
+    pipeline's loader workers draw per process.
 
     Args:
         padding (int): ``p``, zero pixels added on each side. Defaults to 4.
@@ -34,19 +44,34 @@ class BatchRandomCropFlip(nn.Module):
                 or padding < 0:
             raise ValueError(f'BatchRandomCropFlip: padding={padding!r} must '
                              'be an int >= 0')
-        if not 0 <= flip_prob <= 1:
+        if isinstance(flip_prob, bool) or not isinstance(
+                flip_prob, Real) or not 0 <= flip_prob <= 1:
             raise ValueError(f'BatchRandomCropFlip: flip_prob={flip_prob!r} '
-                             'must lie in [0, 1]')
+                             'must be a number in [0, 1]')
         self.padding = padding
         self.flip_prob = float(flip_prob)
+        self._generators = {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Augment ``(N, C, H, W)`` images of any dtype; same shape out."""
-        num = images.size(0)
+        num, device = images.size(0), images.device
+        generator = self._generator(device)
         offsets = torch.randint(
-            0, 2 * self.padding + 1, (2, num), device=images.device)
-        flips = torch.rand(num, device=images.device) < self.flip_prob
+            0,
+            2 * self.padding + 1, (2, num),
+            generator=generator,
+            device=device)
+        flips = torch.rand(
+            num, generator=generator, device=device) < self.flip_prob
         return self.crop_flip(images, offsets[0], offsets[1], flips)
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        """This process's generator on ``device``, made at first use."""
+        if device not in self._generators:
+            seed = torch.initial_seed() + _SEED_STRIDE * get_rank()
+            self._generators[device] = torch.Generator(device).manual_seed(
+                seed % 2**63)
+        return self._generators[device]
 
     def crop_flip(self, images: torch.Tensor, offsets_y: torch.Tensor,
                   offsets_x: torch.Tensor,

@@ -6,20 +6,23 @@ from mmpretrain.models import ClsDataPreprocessor
 from mmpretrain.structures import DataSample, cat_batch_labels
 
 from mmunix.registry import MODELS
+from mmunix.utils.host_sync import copy_to_device
 
 
 @MODELS.register_module()
 class DeviceClsDataPreprocessor(ClsDataPreprocessor):
-    """mmpretrain's ``ClsDataPreprocessor`` whose copies to the device do not
-    make the host wait, with optional batch augmentation on the device.
+    """mmpretrain's ``ClsDataPreprocessor`` whose copies of images and labels
+    to the device do not make the host wait, with optional batch
+    augmentation on the device.
 
     mmpretrain's version copies the labels with a blocking ``.to(device)``,
     which on CUDA stalls the host once per iteration until the GPU has
     caught up. Here the images are copied with ``non_blocking=True`` (from
-    the pinned memory of a ``pin_memory=True`` dataloader), and the labels of
-    the batch are concatenated and copied in one non-blocking transfer
-    before mmpretrain's preprocessing runs. The inputs and labels
-    that reach the model are the same as with ``ClsDataPreprocessor``.
+    the pinned memory of a ``pin_memory=True`` dataloader), and the
+    ``gt_label``\\ s of the batch are concatenated and copied in one
+    non-blocking transfer before mmpretrain's preprocessing runs (soft
+    ``gt_score`` labels keep mmpretrain's copy). The inputs and labels that
+    reach the model are the same as with ``ClsDataPreprocessor``.
 
     Feed it batches stacked by ``collate_fn=dict(type='default_collate')``:
     one copy for the whole batch instead of one per image (MMEngine's
@@ -38,13 +41,31 @@ class DeviceClsDataPreprocessor(ClsDataPreprocessor):
 
     def __init__(self, train_augment: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
+        # ClsDataPreprocessor takes no `non_blocking` to pass on to
+        # BaseDataPreprocessor, which cast_data reads.
         self._non_blocking = True
-        self.train_augment = None if train_augment is None else MODELS.build(
-            train_augment)
+        self.train_augment = None
+        if train_augment is not None:
+            try:
+                self.train_augment = MODELS.build(train_augment)
+            except (KeyError, TypeError, ValueError) as error:
+                raise type(error)(
+                    f'data_preprocessor.train_augment: {error}') from error
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Copy ``data`` to the device, augment it in training, then run
-        mmpretrain's normalisation, padding and label handling."""
+        mmpretrain's normalisation, padding and label handling.
+
+        Args:
+            data (dict): ``inputs``, a ``(N, C, H, W)`` uint8 tensor (or a
+                list of ``(C, H, W)`` tensors from ``pseudo_collate``), and
+                ``data_samples``, ``N`` ``DataSample``\\ s.
+            training (bool): Whether to apply ``train_augment``.
+
+        Returns:
+            dict: ``inputs`` as ``(N, C, H, W)`` float32, normalised, and the
+            data samples with their labels on the device.
+        """
         inputs = self.cast_data(data['inputs'])
         if training and self.train_augment is not None:
             if not isinstance(inputs, torch.Tensor):
@@ -64,10 +85,7 @@ class DeviceClsDataPreprocessor(ClsDataPreprocessor):
             return
         labels, splits = cat_batch_labels(
             [sample.gt_label for sample in data_samples])
-        # Labels are a few hundred bytes: CUDA stages them from pageable
-        # memory without waiting for the device, so pinning would gain
-        # nothing.
-        labels = labels.to(self.device, non_blocking=True)
+        labels = copy_to_device(labels, self.device)
         for sample, label in zip(data_samples,
                                  torch.tensor_split(labels, splits)):
             sample.set_gt_label(label)

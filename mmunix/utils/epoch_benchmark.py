@@ -18,8 +18,8 @@ The dataloaders are also timed alone, without a model, for their samples per
 second per worker.
 """
 import copy
-import gc
 import itertools
+import logging
 import os.path as osp
 import statistics
 import tempfile
@@ -38,6 +38,7 @@ from mmunix.utils.benchmark import (PlainKDStep, PlainUNIXStep,
                                     build_distillers,
                                     model_preprocessor_config,
                                     unix_flops_ratio)
+from mmunix.utils.compute_cost import ComputeCost
 
 #: The timed runs, in the order of the first round.
 RUNS = ('kd', 'unix', 'plain_kd', 'plain_unix')
@@ -60,13 +61,21 @@ def _synchronize(device: str) -> None:
 
 class _WindowTimer(Hook):
     """Wall-clock seconds of iterations ``warmup + 1 .. warmup + iters``,
-    each end synchronised with the device, and IterTimerHook's data waits
-    of those iterations."""
+    each end synchronised with the device, and the seconds those
+    iterations waited for their batch."""
     priority = 'LOWEST'  # after every other hook of the iteration
 
     def __init__(self, warmup: int, iters: int, device: str):
         self.warmup, self.iters, self.device = warmup, iters, device
         self.start = self.seconds = None
+        self.data_wait = 0.
+        self._ended = None  # when the previous iteration's last hook ended
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        # From the end of the previous iteration, after the window's sync,
+        # to here: fetching the batch, as the plain loop's next(loader).
+        if self.start is not None and self.seconds is None:
+            self.data_wait += time.perf_counter() - self._ended
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
@@ -77,11 +86,7 @@ class _WindowTimer(Hook):
         elif done == self.warmup + self.iters:
             _synchronize(self.device)
             self.seconds = time.perf_counter() - self.start
-
-    def data_wait(self, runner) -> float:
-        """Seconds waited for data in the window, summed."""
-        waits, _ = runner.message_hub.get_scalar('train/data_time').data
-        return float(np.sum(waits[-self.iters:]))
+        self._ended = time.perf_counter()
 
 
 def runner_config(cfg: Config, preprocessor: dict, work_dir: str,
@@ -94,6 +99,10 @@ def runner_config(cfg: Config, preprocessor: dict, work_dir: str,
     cfg.model.pop('data_preprocessor', None)
     cfg.model.teacher_ckpt = None
     cfg.train_dataloader.dataset.indices = num_samples
+    # One epoch: persistence would change nothing in the window, and a
+    # collected Runner's persistent workers miss their shutdown signal and
+    # are killed after 5 s each.
+    cfg.train_dataloader.persistent_workers = False
     cfg.train_cfg = dict(by_epoch=True, max_epochs=1)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
@@ -111,12 +120,20 @@ def time_runner(cfg: Config, warmup: int, iters: int) -> dict:
     runner = Runner.from_cfg(cfg)
     timer = _WindowTimer(warmup, iters, get_device())
     runner.register_hook(timer)
-    runner.train()
-    timing = dict(seconds=timer.seconds, data_wait=timer.data_wait(runner))
-    # Let its persistent loader workers go before the next run starts.
-    del runner
-    gc.collect()
-    return timing
+    try:
+        runner.train()
+    finally:
+        # MMEngine keeps every logger: close this one's log file.
+        for handler in list(runner.logger.handlers):
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+                runner.logger.removeHandler(handler)
+    if timer.seconds is None:
+        raise RuntimeError(
+            f'the Runner trained {runner.iter} iterations, fewer than '
+            f'warmup + iters = {warmup + iters} (a dataset wrapper that '
+            'ignores train_dataloader.dataset.indices?)')
+    return dict(seconds=timer.seconds, data_wait=timer.data_wait)
 
 
 class PlainCIFARLikeDataset(Dataset):
@@ -141,28 +158,58 @@ class PlainCIFARLikeDataset(Dataset):
             self.labels[index]
 
 
-def torchvision_transform(pipeline: List[dict], preprocessor: dict):
+def _type_name(cfg: dict) -> str:
+    """The registered name of a config's type, without a scope prefix."""
+    return str(cfg['type']).split('.')[-1]
+
+
+def _known_keys(cfg: dict, keys: set, where: str) -> dict:
+    """``cfg`` without ``type``, refused if it sets anything the
+    torchvision version would not honour."""
+    unknown = set(cfg) - keys - {'type'}
+    if unknown:
+        raise ValueError(
+            f'the plain-PyTorch loop cannot reproduce {where} '
+            f'{_type_name(cfg)} with {", ".join(sorted(unknown))}; it '
+            f'handles {", ".join(sorted(keys))}')
+    return cfg
+
+
+def torchvision_transform(pipeline: List[dict], preprocessor: dict,
+                          image_size: Sequence[int]):
     """torchvision's version of an mmpretrain train pipeline whose images
     are already decoded, plus the preprocessor's normalisation.
 
-    ``RandomCrop`` and ``RandomFlip`` (horizontal) map to their torchvision
+    ``RandomCrop`` and horizontal ``RandomFlip`` map to their torchvision
     namesakes; ``PackInputs`` to ``ToTensor`` and ``Normalize``. A
     ``BatchRandomCropFlip`` in ``preprocessor.train_augment`` is done on the
-    CPU here, as a plain loop would.
+    CPU here, as a plain loop would. Anything else is refused, so that the
+    two loops do the same work.
+
+    Args:
+        pipeline (list[dict]): ``train_dataloader.dataset.pipeline``.
+        preprocessor (dict): The data preprocessor config (``mean``,
+            ``std`` on the 0-255 scale, optional ``train_augment``).
+        image_size (Sequence[int]): ``(H, W)`` of the decoded images.
     """
     import torchvision.transforms as T
 
     steps = []
     for transform in pipeline:
-        kind = transform['type']
+        kind = _type_name(transform)
         if kind == 'RandomCrop':
+            args = _known_keys(transform, {'crop_size', 'padding'},
+                               'train pipeline step')
             steps.append(
-                T.RandomCrop(
-                    transform['crop_size'],
-                    padding=transform.get('padding')))
-        elif kind == 'RandomFlip' and transform.get(
-                'direction', 'horizontal') == 'horizontal':
-            steps.append(T.RandomHorizontalFlip(transform.get('prob', 0.5)))
+                T.RandomCrop(args['crop_size'], padding=args.get('padding')))
+        elif kind == 'RandomFlip':
+            args = _known_keys(transform, {'prob', 'direction'},
+                               'train pipeline step')
+            if args.get('direction', 'horizontal') != 'horizontal':
+                raise ValueError('the plain-PyTorch loop flips horizontally '
+                                 f'only, not {args["direction"]!r}')
+            if args.get('prob') is not None:  # mmcv: no prob, no flip
+                steps.append(T.RandomHorizontalFlip(args['prob']))
         elif kind != 'PackInputs':
             raise ValueError(
                 f'the plain-PyTorch loop knows no torchvision version of '
@@ -170,14 +217,14 @@ def torchvision_transform(pipeline: List[dict], preprocessor: dict):
                 'horizontal RandomFlip and PackInputs')
     augment = preprocessor.get('train_augment')
     if augment is not None:
-        if augment['type'] not in ('BatchRandomCropFlip',
-                                   'mmunix.BatchRandomCropFlip'):
+        if _type_name(augment) != 'BatchRandomCropFlip':
             raise ValueError('the plain-PyTorch loop knows no torchvision '
                              f'version of train_augment {augment["type"]!r}')
-        padding = augment.get('padding', 4)
-        steps.append(T.Lambda(lambda image: T.RandomCrop(
-            image.size[::-1], padding=padding)(image)))
-        steps.append(T.RandomHorizontalFlip(augment.get('flip_prob', 0.5)))
+        args = _known_keys(augment, {'padding', 'flip_prob'},
+                           'train_augment')
+        steps.append(
+            T.RandomCrop(tuple(image_size), padding=args.get('padding', 4)))
+        steps.append(T.RandomHorizontalFlip(args.get('flip_prob', 0.5)))
     scale = 255.
     steps += [
         T.ToTensor(),
@@ -188,12 +235,14 @@ def torchvision_transform(pipeline: List[dict], preprocessor: dict):
 
 
 def plain_loader(cfg: Config, preprocessor: dict, num_samples: int,
-                 batch_size: int, num_workers: int) -> DataLoader:
+                 device: str) -> DataLoader:
     """A torchvision/DataLoader pipeline over the config's training images,
-    as a user would write it."""
+    as a user would write it, with the config's batch size, workers and
+    pinning."""
     from mmunix.registry import DATASETS
 
-    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    loader_cfg = cfg.train_dataloader
+    dataset_cfg = copy.deepcopy(loader_cfg.dataset)
     pipeline = dataset_cfg.pop('pipeline', [])
     dataset_cfg.update(pipeline=[], indices=num_samples)
     source = DATASETS.build(dataset_cfg)
@@ -201,17 +250,16 @@ def plain_loader(cfg: Config, preprocessor: dict, num_samples: int,
     if 'img' not in infos[0]:
         raise ValueError('the plain-PyTorch loop needs a dataset that holds '
                          'decoded images (CIFAR100, Digits)')
-    dataset = PlainCIFARLikeDataset([info['img'] for info in infos],
-                                    [info['gt_label'] for info in infos],
-                                    torchvision_transform(
-                                        pipeline, preprocessor))
+    images = [info['img'] for info in infos]
+    dataset = PlainCIFARLikeDataset(
+        images, [info['gt_label'] for info in infos],
+        torchvision_transform(pipeline, preprocessor, images[0].shape[:2]))
     return DataLoader(
         dataset,
-        batch_size=batch_size,
+        batch_size=loader_cfg.batch_size,
         shuffle=True,
-        num_workers=num_workers,
-        pin_memory=get_device() == 'cuda',
-        persistent_workers=num_workers > 0,
+        num_workers=loader_cfg.num_workers,
+        pin_memory=bool(loader_cfg.get('pin_memory')) and device == 'cuda',
         drop_last=True)
 
 
@@ -290,6 +338,9 @@ def run_epoch_benchmark(config: str,
     if iters < 1 or warmup < 1 or rounds < 1:
         raise ValueError('need iters >= 1, warmup >= 1 and rounds >= 1')
     device = get_device()
+    if device not in ('cpu', 'cuda'):
+        raise ValueError(f'the tool synchronises CUDA devices only, and '
+                         f'this machine trains on {device!r}')
     if amp is not None and amp not in AMP_SETTINGS:
         raise ValueError(
             f'--amp {amp!r}: choose one of {sorted(AMP_SETTINGS)}')
@@ -305,7 +356,6 @@ def run_epoch_benchmark(config: str,
         loader_cfg.batch_size = batch_size
     if num_workers is not None:
         loader_cfg.num_workers = num_workers
-        loader_cfg.persistent_workers = num_workers > 0
     batch_size, num_workers = loader_cfg.batch_size, loader_cfg.num_workers
     if amp is not None:
         cfg.optim_wrapper.update(type='AmpOptimWrapper', **AMP_SETTINGS[amp])
@@ -321,7 +371,7 @@ def run_epoch_benchmark(config: str,
                          f'{cfg.optim_wrapper.optimizer.type!r}')
     with tempfile.TemporaryDirectory(prefix='mmunix_epoch_bench_') as tmp:
         if generate is not None:
-            if loader_cfg.dataset.type not in ('CIFAR100', 'mmunix.CIFAR100'):
+            if _type_name(loader_cfg.dataset) != 'CIFAR100':
                 raise ValueError(
                     '--generate writes CIFAR-100 files, but the config '
                     f'trains on {loader_cfg.dataset.type!r}')
@@ -337,8 +387,7 @@ def run_epoch_benchmark(config: str,
 
         torch.manual_seed(seed)
         kd_model, unix_model = build_distillers(cfg, device)
-        loader = plain_loader(cfg, unix_preprocessor, num_samples,
-                              batch_size, num_workers)
+        loader = plain_loader(cfg, unix_preprocessor, num_samples, device)
         if len(loader) < warmup + iters:
             raise ValueError(
                 f'the training set holds {len(loader)} batches of '
@@ -347,7 +396,12 @@ def run_epoch_benchmark(config: str,
         image_shape = tuple(loader.dataset[0][0].shape)
         flops_teacher, flops_student = unix_model.flops_per_sample(
             image_shape)
+        if unix_model.data_preprocessor.needs_compute_cost:
+            # As the distiller solves it at its first batch.
+            unix_model.data_preprocessor.apply_compute_budget(
+                ComputeCost(flops_teacher, flops_student))
         k, b = unix_model.data_preprocessor.resolve_counts(batch_size)
+        extra_work = _work_the_plain_loop_skips(unix_model, cfg)
         plain_args = dict(
             mean=unix_model.data_preprocessor.mean.flatten().tolist(),
             std=unix_model.data_preprocessor.std.flatten().tolist(),
@@ -386,7 +440,9 @@ def run_epoch_benchmark(config: str,
                 runs[name].append(timing)
 
         mmunix_loader = Runner.build_dataloader(
-            copy.deepcopy(cfg.train_dataloader), seed=seed)
+            dict(copy.deepcopy(cfg.train_dataloader),
+                 persistent_workers=False),
+            seed=seed)
         loader_rates = dict(mmunix=[], plain=[])
         for _ in range(rounds):
             loader_rates['mmunix'].append(time_loader(mmunix_loader, iters))
@@ -428,7 +484,9 @@ def run_epoch_benchmark(config: str,
             name: 1000 * median(name, 'data_wait') / iters
             for name in RUNS
         },
+        loader_samples_per_s=loader_rates,
         loader_samples_per_s_per_worker=per_worker,
+        extra_work=extra_work,
         ratios=dict(
             unix_kd_time=ms_per_iter['unix'] / ms_per_iter['kd'],
             plain_unix_kd_time=ms_per_iter['plain_unix'] /
@@ -441,6 +499,20 @@ def run_epoch_benchmark(config: str,
             mmunix_plain_loader=per_worker['mmunix'] / per_worker['plain']),
         date=time.strftime('%Y-%m-%d'),
         torch=torch.__version__)
+
+
+def _work_the_plain_loop_skips(model, cfg: Config) -> List[str]:
+    """What mmunix computes beyond the plain loop's KD loss and SGD step:
+    losses of nonzero weight other than ``loss_kd``, and gradient
+    clipping."""
+    losses = dict(model.feature_losses, loss_ce=model.ce_loss)
+    extra = [
+        name for name, loss in sorted(losses.items())
+        if loss is not None and getattr(loss, 'loss_weight', 1.0) != 0
+    ]
+    if cfg.optim_wrapper.get('clip_grad'):
+        extra.append('optim_wrapper.clip_grad')
+    return extra
 
 
 def format_epoch_table(result: dict) -> str:
@@ -489,4 +561,9 @@ def format_epoch_table(result: dict) -> str:
         f"mmunix / plain, loader     {ratios['mmunix_plain_loader']:.3f}"
         f"   target >= 1: {verdict(ratios['mmunix_plain_loader'] >= 1)}",
     ]
+    if r['extra_work']:
+        lines += [
+            '', f"Note: mmunix also computes {', '.join(r['extra_work'])}, "
+            'which the plain loop does not.'
+        ]
     return '\n'.join(lines)

@@ -56,6 +56,8 @@ def test_json_has_each_round_of_each_run_and_the_settings(cli_run):
     assert set(result['loader_samples_per_s_per_worker']) == {
         'mmunix', 'plain'
     }
+    assert [len(v) for v in result['loader_samples_per_s'].values()] == [2, 2]
+    assert result['extra_work'] == []
     ratios = result['ratios']
     assert ratios['unix_kd_time'] == pytest.approx(
         result['ms_per_iter']['unix'] / result['ms_per_iter']['kd'])
@@ -67,7 +69,7 @@ def test_json_has_each_round_of_each_run_and_the_settings(cli_run):
 def test_plain_pipeline_is_torchvisions_version_of_the_configs():
     cfg = Config.fromfile(f'{REPO_ROOT}/{CONFIG}')
     transform = torchvision_transform(cfg.train_dataloader.dataset.pipeline,
-                                      cfg.data_preprocessor)
+                                      cfg.data_preprocessor, (32, 32))
     crop, flip, to_tensor, normalize = transform.transforms
     assert (type(crop), crop.size, crop.padding) == (T.RandomCrop, (32, 32),
                                                      4)
@@ -81,15 +83,29 @@ def test_device_augmentation_is_done_on_the_cpu_by_the_plain_loop():
     transform = torchvision_transform(
         [dict(type='PackInputs')],
         dict(NORM, train_augment=dict(type='BatchRandomCropFlip', padding=2,
-                                      flip_prob=0.25)))
+                                      flip_prob=0.25)), (32, 32))
     crop, flip, *_ = transform.transforms
-    assert type(crop) is T.Lambda
+    assert (type(crop), crop.size, crop.padding) == (T.RandomCrop, (32, 32),
+                                                     2)
     assert (type(flip), flip.p) == (T.RandomHorizontalFlip, 0.25)
 
 
-def test_pipeline_steps_without_a_torchvision_version_are_named():
-    with pytest.raises(ValueError, match="'ColorJitter'"):
-        torchvision_transform([dict(type='ColorJitter')], NORM)
+@pytest.mark.parametrize('step,message', [
+    (dict(type='ColorJitter'), "'ColorJitter'"),
+    (dict(type='RandomCrop', crop_size=32, padding=4,
+          padding_mode='reflect'), 'RandomCrop with padding_mode'),
+    (dict(type='RandomFlip', prob=0.5, direction='vertical'), "'vertical'"),
+])
+def test_pipeline_steps_the_plain_loop_cannot_copy_are_named(step, message):
+    with pytest.raises(ValueError, match=message):
+        torchvision_transform([step], NORM, (32, 32))
+
+
+def test_an_mmcv_flip_without_prob_never_flips_in_the_plain_loop_either():
+    transform = torchvision_transform(
+        [dict(type='RandomFlip'), dict(type='PackInputs')], NORM, (32, 32))
+    assert [type(t) for t in transform.transforms] == [T.ToTensor,
+                                                      T.Normalize]
 
 
 @pytest.mark.parametrize('kwargs,message', [
@@ -107,3 +123,17 @@ def test_generate_is_refused_for_a_dataset_that_is_not_cifar():
     with pytest.raises(ValueError, match="trains on 'Digits'"):
         run_epoch_benchmark(
             'configs/demo/unix_r20_r8_digits.py', iters=3, generate=1000)
+
+
+def test_a_budget_config_runs_at_its_solved_k_and_extra_losses_are_noted(
+        tmp_path):
+    config = tmp_path / 'at_unix_budget.py'
+    config.write_text(
+        f"_base_ = ['{REPO_ROOT}/configs/at-unix_r56_r20_cifar100.py']\n"
+        'data_preprocessor = dict(num_selected=None, compute_budget=0.9)\n')
+    result = run_epoch_benchmark(
+        str(config), iters=2, warmup=1, rounds=1, batch_size=4,
+        num_workers=0, generate=12)
+    # k/N = 0.9 - F_s / (F_t + 2 F_s) = 0.703 keeps 3 of 4.
+    assert result['num_selected'] == 3
+    assert result['extra_work'] == ['loss_at']

@@ -74,8 +74,24 @@ class DeviceClsDataPreprocessor(ClsDataPreprocessor):
                     "set train_dataloader.collate_fn=dict(type="
                     "'default_collate')")
             inputs = self.train_augment(inputs)
-        self._labels_to_device(data.get('data_samples'))
-        return super().forward(dict(data, inputs=inputs), training)
+        data_samples = data.get('data_samples')
+        self._labels_to_device(data_samples)
+        if self._labels_need_mmpretrain(data_samples):
+            return super().forward(dict(data, inputs=inputs), training)
+        # The labels are where mmpretrain would put them: spare its second
+        # pass over the samples, which costs the host as much again.
+        return dict(
+            super().forward(dict(inputs=inputs), training),
+            data_samples=data_samples)
+
+    def _labels_need_mmpretrain(self, data_samples: Optional[list]) -> bool:
+        """Whether mmpretrain's preprocessing does more with the labels
+        than put them on the device: soft scores, one-hot labels or
+        ``batch_augments``."""
+        return bool(data_samples) and isinstance(
+            data_samples[0], DataSample) and (
+                'gt_score' in data_samples[0] or self.to_onehot
+                or self.batch_augments is not None)
 
     def _labels_to_device(self, data_samples: Optional[list]) -> None:
         """Move every sample's ``gt_label`` to the device in one copy that

@@ -6,31 +6,49 @@ without the argument, so ``--resume`` fails on what the message hub saves:
 ``HistoryBuffer`` objects holding NumPy arrays and scalars.
 
 Checkpoints are untrusted input (a pickle can run any code), so we never turn
-``weights_only`` off. Two changes, both made once on import of
+``weights_only`` off. Three changes, all made once on import of
 ``mmunix.engine``, are enough:
 
 1. Allow-list exactly the globals of an MMEngine checkpoint besides tensors
    (:func:`mmengine_checkpoint_globals`).
-2. Pickle ``HistoryBuffer`` without its ``statistics_methods``. MMEngine saves
-   that dict of functions, and pickle protocol 2 writes a function nested in
-   a class as ``getattr(HistoryBuffer, 'min')``. Allowing ``getattr`` would
-   let a crafted checkpoint walk from any allowed object to ``eval``. The dict
-   is redundant anyway: the built-in statistics are set by
-   ``HistoryBuffer.__init__`` and custom ones by their registration at import.
+2. Read the one ``getattr`` that plain MMEngine writes. It saves each
+   ``HistoryBuffer`` with its ``statistics_methods``, and pickle protocol 2
+   writes a function nested in a class as ``getattr(HistoryBuffer, 'min')``.
+   The real ``getattr`` would let a crafted checkpoint walk from any allowed
+   object to ``eval``, so ``builtins.getattr`` is served by
+   :func:`history_buffer_statistic`, which only names MMEngine's built-in
+   statistics. The loaders also refuse a checkpoint that changes the
+   class-wide table of statistics those buffers merge into on loading.
+3. Pickle ``HistoryBuffer`` without its ``statistics_methods``, so that
+   checkpoints written by mmunix need no ``getattr`` at all. The dict is
+   redundant: the built-in statistics are set by ``HistoryBuffer.__init__``
+   and custom ones by their registration at import.
 
 Local and ``http(s)://`` checkpoints are read by
 :func:`load_from_local_weights_only` and :func:`load_from_http_weights_only`,
-which ask for ``weights_only=True`` explicitly (whatever torch's default) and
-turn a refused pickle into :class:`UnsafeCheckpointError`, which says what
-happened. MMEngine's model-zoo schemes (``torchvision://``,
-``open-mmlab://``, ``mmcls://``) download through a loader that does not ask
-for it; :func:`load_from_model_zoo_weights_only` resolves their names with
-MMEngine's tables and reads them with the two loaders above. Anything outside the allow-list, e.g. a pickle that calls
-``os.system``, is refused before it runs.
+which ask for ``weights_only=True`` explicitly (whatever torch's default).
+They tell a damaged file from a malicious one, which torch reports alike:
+a file that is not a well-formed torch file (empty, truncated, a zip member
+failing its CRC, bytes that are no pickle) raises
+:class:`UnreadableCheckpointError`; a well-formed pickle that asks for an
+object outside the allow-list, e.g. ``os.system``, is refused before it runs
+with :class:`UnsafeCheckpointError`. MMEngine's model-zoo schemes
+(``torchvision://``, ``open-mmlab://``, ``mmcls://``) download through a
+loader that does not ask for it; :func:`load_from_model_zoo_weights_only`
+resolves their names with MMEngine's tables and reads them with the two
+loaders above.
 """
+import contextlib
 import copyreg
+import functools
+import io
+import mmap
 import os.path as osp
 import pickle
+import pickletools
+import zipfile
+from typing import Optional
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -98,6 +116,72 @@ def _reduce_history_buffer(buffer: HistoryBuffer):
     return copyreg.__newobj__, (HistoryBuffer, ), state
 
 
+def _builtin_statistics() -> dict:
+    """MMEngine's built-in statistics, name -> function, as its own
+    ``_set_default_statistics`` lists them (so a new MMEngine that adds one
+    is followed), collected on a probe rather than the class-wide table."""
+    probe = HistoryBuffer.__new__(HistoryBuffer)
+    probe._statistics_methods = {}
+    probe._set_default_statistics()
+    return probe._statistics_methods
+
+
+#: What :func:`history_buffer_statistic` may return.
+BUILTIN_STATISTICS = _builtin_statistics()
+
+
+def history_buffer_statistic(owner, name):
+    """``getattr`` for unpickling: only ``getattr(HistoryBuffer, STAT)``.
+
+    Registered as ``builtins.getattr`` for ``torch.load(weights_only=True)``.
+    Plain MMEngine pickles each ``HistoryBuffer`` with its built-in
+    statistics (``min``, ``max``, ``current``, ``mean``), which protocol 2
+    writes as ``getattr(HistoryBuffer, 'min')``. Any other use, e.g.
+    ``getattr(HistoryBuffer, '__init__')`` on the way to ``eval``, is
+    refused before any attribute is looked up.
+    """
+    # `is` and `type(...) is` call nothing the pickle could have supplied.
+    if (owner is HistoryBuffer and type(name) is str
+            and name in BUILTIN_STATISTICS):
+        return BUILTIN_STATISTICS[name]
+    owner_name = (owner.__name__
+                  if isinstance(owner, type) else type(owner).__name__)
+    raise pickle.UnpicklingError(
+        f'getattr({owner_name}, {name!r}) is refused: a checkpoint may use '
+        'getattr only to name a built-in HistoryBuffer statistic '
+        f'({", ".join(sorted(BUILTIN_STATISTICS))}).')
+
+
+@contextlib.contextmanager
+def _statistics_unchanged(source: str):
+    """Refuse a checkpoint that changes HistoryBuffer's statistics.
+
+    ``HistoryBuffer.__setstate__`` merges the ``statistics_methods`` saved
+    with each buffer into the class-wide table, which every logged scalar
+    of this process uses. MMEngine saves the built-in ones, which change
+    nothing; a crafted checkpoint could swap ``mean`` for ``current`` and
+    every logged mean would silently be wrong. The table is restored.
+    """
+    # Fills in the built-in statistics, as loading the first buffer would.
+    HistoryBuffer.__new__(HistoryBuffer)._set_default_statistics()
+    table = HistoryBuffer._statistics_methods
+    before = dict(table)
+    try:
+        yield
+    finally:
+        changed = sorted(
+            repr(name) for name in table.keys() | before.keys()
+            if table.get(name) is not before.get(name))
+        if changed:
+            table.clear()
+            table.update(before)
+    if changed:
+        raise UnsafeCheckpointError(
+            f'Refused to load {source}: it changes the HistoryBuffer '
+            f'statistics {", ".join(changed)}, which every logged scalar '
+            'uses; MMEngine checkpoints only repeat the built-in ones.')
+
+
 def _reason(error: Exception) -> str:
     """The sentence of torch's long weights-only error that names the cause."""
     paragraphs = [p.strip() for p in str(error).split('\n\n') if p.strip()]
@@ -122,6 +206,116 @@ def _refuse(source: str, error: Exception) -> UnsafeCheckpointError:
         '(torch.save({"state_dict": sd}, path)).')
 
 
+def _unreadable(source: str, detail: str) -> UnreadableCheckpointError:
+    return UnreadableCheckpointError(
+        f'{source} is not a readable torch checkpoint (damaged, or not a '
+        f'checkpoint at all): {detail}.')
+
+
+#: How ``torch.load`` tells its zip format from the legacy one.
+ZIP_MAGIC = b'PK\x03\x04'
+#: The legacy (non-zip) format starts with five pickles: magic number,
+#: protocol version, system info, the object, and its storage keys.
+LEGACY_PICKLES = 5
+
+
+class _Discard:
+    """A sink for ``pickletools.dis``, which checks while it prints."""
+
+    def write(self, text):
+        pass
+
+
+def _pickles_damage(stream, size: int, count: int, name: str) -> Optional[str]:
+    """What is wrong with the first ``count`` pickles of ``stream``.
+
+    ``pickletools.dis`` decodes opcodes and checks the stack and memo
+    without creating any object, so nothing in the pickle runs. A second
+    pickle may be missing: a lone pickle is no torch file, but one asking
+    for ``os.system`` must still be refused as unsafe, not as damaged.
+    """
+    for index in range(count):
+        if index and stream.tell() >= size:
+            return None
+        try:
+            pickletools.dis(stream, out=_Discard())
+        except ValueError as error:  # UnicodeDecodeError included
+            where = f'{name} is not a valid pickle' if index == 0 else (
+                f'{name} breaks off in its pickle {index + 1} of {count}')
+            return f'{where} ({error})'
+    return None
+
+
+def _zip_damage(file) -> Optional[str]:
+    try:
+        with zipfile.ZipFile(file) as archive:
+            # torch does not check CRCs, so a flipped bit in a tensor would
+            # load as a wrong weight.
+            corrupt = archive.testzip()
+            if corrupt is not None:
+                return f'zip member {corrupt} fails its CRC check'
+            pickles = [
+                name for name in archive.namelist()
+                if name.rpartition('/')[2] == 'data.pkl'
+            ]
+            if not pickles:
+                return 'a zip archive without data.pkl'
+            data = archive.read(pickles[0])
+    except (zipfile.BadZipFile, EOFError) as error:
+        if str(error) == 'File is not a zip file':
+            return ('the zip archive has no end (central directory): it is '
+                    'truncated')
+        return f'the zip archive is corrupt ({error})'
+    return _pickles_damage(io.BytesIO(data), len(data), 1, pickles[0])
+
+
+def _damage(path: str) -> Optional[str]:
+    """Why ``path`` is not a well-formed torch file, or None.
+
+    Torch reports bytes that are no pickle as a refused pickle
+    (``UnpicklingError``), the same as a malicious one; this tells them
+    apart without unpickling anything.
+    """
+    with open(path, 'rb') as file:
+        head = file.read(len(ZIP_MAGIC))
+        if not head:
+            return 'the file is empty'
+        file.seek(0)
+        if head == ZIP_MAGIC:
+            return _zip_damage(file)
+        # mmap bounds the reads of a length field that lies.
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _pickles_damage(data, len(data), LEGACY_PICKLES,
+                                   'the file (not a zip archive)')
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().split('\n')[0]
+    return f'{type(error).__name__}: {text}' if text else \
+        type(error).__name__
+
+
+def _load_weights_only(path: str, source: str, load):
+    """Return ``load()``, a weights-only ``torch.load`` of ``path``, with its
+    failures explained in errors that name ``source``."""
+    with _statistics_unchanged(source):
+        try:
+            return load()
+        except (pickle.UnpicklingError, EOFError, KeyError, IndexError,
+                RuntimeError) as error:
+            failure = error
+    # Outside the except clause, so that torch's long message is not chained.
+    damage = _damage(path) if osp.isfile(path) else None
+    if damage is not None:
+        raise _unreadable(source, damage)
+    if isinstance(failure, pickle.UnpicklingError):
+        raise _refuse(source, failure)
+    # A well-formed file that torch still cannot read, e.g. a pickle that
+    # is no torch file or legacy tensor data that breaks off.
+    raise _unreadable(
+        source, f'torch.load failed: {_first_line(failure)}') from failure
+
+
 def load_from_local_weights_only(filename: str, map_location=None):
     """Load a local checkpoint with ``torch.load(weights_only=True)``.
 
@@ -130,25 +324,27 @@ def load_from_local_weights_only(filename: str, map_location=None):
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
+        UnreadableCheckpointError: ``filename`` is a directory, or a file
+            that is not a torch checkpoint (empty, truncated, corrupt).
         UnsafeCheckpointError: the pickle needs a global that is not
             allow-listed.
-        UnreadableCheckpointError: the file is not a torch checkpoint.
     """
     filename = osp.expanduser(filename)
+    if osp.isdir(filename):
+        raise UnreadableCheckpointError(
+            f'{filename} is a directory; a checkpoint file is expected '
+            '(e.g. one of the .pth files in it).')
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found.')
-    try:
-        return torch.load(
-            filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise _refuse(filename, error) from None
-    except (EOFError, KeyError, RuntimeError) as error:
-        # What torch.load raises for an empty, a non-torch or a truncated
-        # file: EOFError, KeyError: 101, and a zip-reader RuntimeError.
-        raise UnreadableCheckpointError(
-            f'{filename} is not a readable torch checkpoint (empty, '
-            f'truncated, or another format): {type(error).__name__}: '
-            f'{error}') from error
+    # Checked first, as a CRC error would otherwise load without an error.
+    damage = _damage(filename)
+    if damage is not None:
+        raise _unreadable(filename, damage)
+    return _load_weights_only(
+        filename, filename,
+        functools.partial(
+            torch.load, filename, map_location=map_location,
+            weights_only=True))
 
 
 def load_from_http_weights_only(url: str, map_location=None):
@@ -158,19 +354,24 @@ def load_from_http_weights_only(url: str, map_location=None):
     through ``torch.hub.load_state_dict_from_url``, whose ``weights_only``
     defaults to False, so a model-zoo URL such as a ``teacher_ckpt`` could
     otherwise run code. Under DDP the first process downloads while the
-    others wait, as MMEngine does.
+    others wait, as MMEngine does. Errors name the URL and the cached file,
+    which stays behind when it is damaged or refused.
     """
     rank, world_size = get_dist_info()
+    # torch.hub's own default place, given explicitly so errors can name it.
+    model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(url).path))
 
     def fetch():
-        try:
-            return torch.hub.load_state_dict_from_url(
+        return _load_weights_only(
+            cached, f'{url} (downloaded to {cached})',
+            functools.partial(
+                torch.hub.load_state_dict_from_url,
                 url,
+                model_dir=model_dir,
                 map_location=map_location,
                 progress=False,
-                weights_only=True)
-        except pickle.UnpicklingError as error:
-            raise _refuse(url, error) from None
+                weights_only=True))
 
     checkpoint = fetch() if rank == 0 else None
     if world_size > 1:
@@ -224,7 +425,10 @@ def load_from_model_zoo_weights_only(filename: str, map_location=None):
 def allow_mmengine_checkpoints() -> None:
     """Make MMEngine checkpoints save and load under ``weights_only=True``."""
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
-    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    torch.serialization.add_safe_globals([
+        *mmengine_checkpoint_globals(),
+        (history_buffer_statistic, 'builtins.getattr')
+    ])
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_weights_only, force=True)
     CheckpointLoader.register_scheme(

@@ -1,6 +1,12 @@
-"""Resuming keeps ``weights_only=True`` and refuses code-running pickles."""
+"""Resuming keeps ``weights_only=True`` and refuses code-running pickles;
+damaged files are told from malicious ones."""
+import contextlib
+import copyreg
+import io
 import os
 import pickle
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -78,22 +84,127 @@ def test_missing_checkpoint_names_the_path(tmp_path):
         load_from_local_weights_only(str(tmp_path / 'nope.pth'))
 
 
-@pytest.mark.parametrize('content, reason', [
-    (b'', 'EOFError'),
-    (b'hello world\n', 'KeyError'),
-    ('truncated', 'failed reading zip archive'),
-])
-def test_a_file_that_is_no_checkpoint_is_named_in_the_error(
-        tmp_path, content, reason):
-    path = tmp_path / 'teacher.pth'
-    if content == 'truncated':
-        torch.save({'w': torch.ones(64)}, path)
-        content = path.read_bytes()[:100]
-    path.write_bytes(content)
+def test_a_directory_is_named_as_a_directory(tmp_path):
     with pytest.raises(UnreadableCheckpointError,
-                       match=rf'{path} is not a readable torch checkpoint '
-                       rf'.*{reason}'):
+                       match=f'{tmp_path} is a directory; a checkpoint file '
+                       'is expected'):
+        load_from_local_weights_only(str(tmp_path))
+
+
+def saved_bytes(checkpoint) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def flip_a_tensor_byte(data: bytes) -> bytes:
+    """``data`` with one byte of the first tensor's storage changed, as a
+    bad disk or transfer would."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = next(i for i in archive.infolist()
+                    if i.filename.endswith('/data/0'))
+    # Stored uncompressed: the member's bytes follow its 30-byte local
+    # header, file name and extra field (torch pads the latter, so its
+    # length is read from the local header).
+    name_length, extra_length = struct.unpack_from(
+        '<HH', data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_length + extra_length
+    return data[:start] + bytes([data[start] ^ 0xFF]) + data[start + 1:]
+
+
+CHECKPOINT = {'state_dict': {'w': torch.ones(64)}}
+
+
+@pytest.mark.parametrize('damage, reason', [
+    (lambda data: b'', 'the file is empty'),
+    (lambda data: b'hello world\n',
+     r'the file \(not a zip archive\) is not a valid pickle'),
+    (lambda data: data[:100],
+     r'the zip archive has no end \(central directory\): it is truncated'),
+    (flip_a_tensor_byte, 'zip member .*/data/0 fails its CRC check'),
+])
+def test_damaged_bytes_are_called_damaged_not_unsafe(tmp_path, damage,
+                                                     reason):
+    path = tmp_path / 'teacher.pth'
+    path.write_bytes(damage(saved_bytes(CHECKPOINT)))
+    with pytest.raises(UnreadableCheckpointError,
+                       match=rf'^{path} is not a readable torch checkpoint '
+                       rf'\(damaged, or not a checkpoint at all\): {reason}'):
         load_from_local_weights_only(str(path))
+
+
+def test_random_bytes_are_damaged_not_unsafe(tmp_path):
+    path = tmp_path / 'random.pth'
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(UnreadableCheckpointError,
+                       match='is not a readable torch checkpoint'):
+        load_from_local_weights_only(str(path))
+
+
+@contextlib.contextmanager
+def pickled_like_plain_mmengine():
+    """Pickle ``HistoryBuffer`` as MMEngine does when mmunix is not
+    imported: with its ``statistics_methods``, which protocol 2 writes as
+    ``getattr(HistoryBuffer, 'min')`` and so on."""
+    reducer = copyreg.dispatch_table.pop(HistoryBuffer)
+    try:
+        yield
+    finally:
+        copyreg.dispatch_table[HistoryBuffer] = reducer
+
+
+def hub_checkpoint(name: str) -> dict:
+    hub = MessageHub.get_instance(name)
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', 0.5)
+    return {'message_hub': hub.state_dict(), 'meta': {'iter': 2}}
+
+
+def test_a_checkpoint_of_plain_mmengine_loads(tmp_path):
+    path = tmp_path / 'mmengine.pth'
+    with pickled_like_plain_mmengine():
+        torch.save(hub_checkpoint('plain_mmengine'), path)
+    with zipfile.ZipFile(path) as archive:
+        pickled = archive.read('mmengine/data.pkl')
+    assert b'getattr' in pickled
+
+    loaded = load_from_local_weights_only(str(path))
+
+    buffer = loaded['message_hub']['log_scalars']['train/loss']
+    assert buffer.mean() == pytest.approx(1.0)
+    assert buffer.current() == pytest.approx(0.5)
+
+
+class ReachesForInit:
+    """Pickles as ``getattr(HistoryBuffer, '__init__')``: the first step
+    from an allowed class towards ``__globals__`` and ``eval``."""
+
+    def __reduce__(self):
+        return getattr, (HistoryBuffer, '__init__')
+
+
+def test_getattr_for_anything_but_a_statistic_is_refused(tmp_path):
+    path = tmp_path / 'crafted.pth'
+    torch.save({'state_dict': {}, 'x': ReachesForInit()}, path)
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r"Refused to load .*getattr\(HistoryBuffer, "
+                       r"'__init__'\) is refused"):
+        load_from_local_weights_only(str(path))
+
+
+def test_a_checkpoint_that_swaps_a_statistic_is_refused(tmp_path):
+    buffer = HistoryBuffer([1.0, 2.0], [1, 1])
+    # Every logged mean of the loading process would be the last value.
+    buffer._statistics_methods = {'mean': HistoryBuffer.current}
+    path = tmp_path / 'swapped.pth'
+    with pickled_like_plain_mmengine():
+        torch.save({'message_hub': {'log_scalars': {'loss': buffer}}}, path)
+
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r"it changes the HistoryBuffer statistics "
+                       r"'mean'"):
+        load_from_local_weights_only(str(path))
+    assert HistoryBuffer([1.0, 2.0], [1, 1]).mean() == pytest.approx(1.5)
 
 
 @pytest.fixture

@@ -1,44 +1,152 @@
-"""CIFAR-100 that fails fast and clearly when the files are not there."""
+"""CIFAR-100 that fails fast and clearly when the files are not there or are
+not in the CIFAR format."""
 import os.path as osp
 import pickle
+import warnings
 
 import numpy as np
 from mmengine.dist import barrier, is_main_process
 from mmpretrain.datasets import CIFAR100 as MMPretrainCIFAR100
 from mmpretrain.datasets.utils import check_md5, download_and_extract_archive
 
-from mmunix.engine.checkpoint_safety import numpy_array_globals
 from mmunix.registry import DATASETS
+
+#: Bytes of one image in the CIFAR format: the red, green and blue 32x32
+#: planes, one after the other.
+IMAGE_BYTES = 3 * 32 * 32
+
+#: Every global that pickles of CIFAR files, written by NumPy 1 or 2 with
+#: pickle protocol 0 to 5, ask for. ``numpy.core`` is NumPy 1's name of
+#: ``numpy._core``; the official archive uses it. Unlike the checkpoint set
+#: (``checkpoint_safety.numpy_array_globals``) this needs ``_frombuffer``
+#: and ``bytes``, which ``torch.save`` (protocol 2, no empty bytes) never
+#: writes, and no concrete dtype classes: only torch's weights-only
+#: unpickler checks those, on each object whose state it sets.
+CIFAR_PICKLE_GLOBALS = frozenset([
+    # Protocols 0 to 4 (and 5 for a non-contiguous array) rebuild an array
+    # as _reconstruct(ndarray, ...) and set its dtype and buffer.
+    ('numpy', 'ndarray'),
+    ('numpy', 'dtype'),
+    ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', '_reconstruct'),
+    # Protocol 5 rebuilds a contiguous array from an in-band buffer.
+    ('numpy._core.numeric', '_frombuffer'),
+    ('numpy.core.numeric', '_frombuffer'),
+    # A NumPy integer, e.g. the labels of a file written with list(array).
+    ('numpy._core.multiarray', 'scalar'),
+    ('numpy.core.multiarray', 'scalar'),
+    # Protocols 0 to 2 write bytes as _codecs.encode(str, 'latin1'), and
+    # b'' (the buffer of an empty array) as __builtin__.bytes().
+    ('_codecs', 'encode'),
+    ('__builtin__', 'bytes'),
+])
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles plain containers and NumPy arrays, nothing that runs code.
 
     A CIFAR file is a pickle. With ``check_md5=False`` nothing vouches for
-    its content, and ``pickle.load`` would run whatever it asks for.
+    its content, and ``pickle.load`` would run whatever it asks for. Only
+    the globals of :data:`CIFAR_PICKLE_GLOBALS` are looked up, so nothing
+    else is even imported.
     """
 
     def find_class(self, module: str, name: str):
-        # Pickle protocol 2 from Python 3 writes bytes as _codecs.encode(str,
-        # 'latin1'); torch's weights-only unpickler allows it too.
-        if (module, name) == ('_codecs', 'encode'):
+        if (module, name) not in CIFAR_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(
+                f'{module}.{name} is not allowed in a CIFAR file, which may '
+                'hold only dicts, lists, strings, numbers, bytes and NumPy '
+                'arrays; unpickling it could run code')
+        with warnings.catch_warnings():
+            # NumPy 2 still resolves NumPy 1's numpy.core.numeric, with a
+            # DeprecationWarning meant for code: a file cannot act on it.
+            warnings.simplefilter('ignore', DeprecationWarning)
             return super().find_class(module, name)
-        if module.split('.')[0] == 'numpy':
-            found = super().find_class(module, name)
-            if any(found is allowed for allowed in numpy_array_globals()):
-                return found
-        raise pickle.UnpicklingError(
-            f'{module}.{name} is not allowed in a CIFAR file: it holds only '
-            'lists, strings, bytes and NumPy arrays')
 
 
-def load_cifar_pickle(path: str) -> dict:
+def load_cifar_pickle(path: str):
     """One file of the CIFAR python format, read without running code."""
     with open(path, 'rb') as f:
         try:
             return _ArrayUnpickler(f, encoding='latin1').load()
         except pickle.UnpicklingError as error:
             raise pickle.UnpicklingError(f'{path}: {error}') from None
+        except EOFError:
+            raise pickle.UnpicklingError(
+                f'{path}: the file ends before its pickle does (empty or '
+                'truncated)') from None
+
+
+def _label_array(labels):
+    """``labels`` as an array, or None if they do not even form one."""
+    try:
+        return np.asarray(labels)
+    except ValueError:  # ragged nested lists
+        return None
+
+
+def cifar_file_problems(entry, split: str, num_classes: int) -> list:
+    """What keeps one unpickled CIFAR file from being a usable ``split``.
+
+    A usable file is a dict with ``data``, a uint8 array ``(N, 3072)`` with
+    ``N > 0``, and ``fine_labels``, ``N`` integers in ``0..num_classes-1``.
+    Anything else would be reshaped into scrambled images, paired with the
+    wrong labels, or scored against classes the model does not have.
+
+    Returns:
+        list[str]: One sentence per problem, empty if the file is usable.
+    """
+    if not isinstance(entry, dict):
+        return [
+            f"holds a {type(entry).__name__}, not a dict with 'data' and "
+            "'fine_labels'"
+        ]
+    missing = [key for key in ('data', 'fine_labels') if key not in entry]
+    if missing:
+        return [f'has no {key!r}' for key in missing]
+
+    problems = []
+    data = entry['data']
+    num_images = None
+    if not isinstance(data, np.ndarray):
+        problems.append(
+            f"'data' is a {type(data).__name__}, not a NumPy array")
+    else:
+        if data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
+            problems.append(
+                f"'data' has shape {data.shape}, not (N, {IMAGE_BYTES}): "
+                'one row of 3 x 32 x 32 bytes per image')
+        else:
+            num_images = len(data)
+        if data.dtype != np.uint8:
+            problems.append(f"'data' is {data.dtype}, not uint8")
+        if num_images == 0:
+            problems.append(
+                f"'data' holds no images: the {split} split would be empty")
+
+    labels = _label_array(entry['fine_labels'])
+    if labels is None or labels.ndim != 1:
+        shape = '' if labels is None else f' (shape {labels.shape})'
+        problems.append(f"'fine_labels' is not a flat list{shape}")
+        return problems
+    if num_images is not None and len(labels) != num_images:
+        problems.append(f"'fine_labels' has {len(labels)} labels for "
+                        f"{num_images} images in 'data'")
+    if labels.size and labels.dtype.kind not in 'iu':
+        problems.append(
+            f"'fine_labels' holds {labels.dtype} values, not integers")
+        return problems
+    outside = labels[(labels < 0) | (labels >= num_classes)]
+    if outside.size:
+        values = np.unique(outside)
+        examples = [str(value) for value in values[:3]]
+        if values.size > 3:
+            examples.append('...')
+        problems.append(
+            f"{outside.size} of the {labels.size} 'fine_labels' are outside "
+            f'0..{num_classes - 1}, the {num_classes} classes in the '
+            f"dataset's metainfo['classes']: {', '.join(examples)}")
+    return problems
 
 
 @DATASETS.register_module()
@@ -55,6 +163,10 @@ class CIFAR100(MMPretrainCIFAR100):
     - can skip the md5 check (``check_md5=False``) for own CIFAR-format data;
     - unpickles the files allowing only NumPy arrays, since without the md5
       check nothing else vouches for them;
+    - refuses, when it is built, a split whose ``data`` is not uint8 of
+      shape ``(N, 3072)`` with ``N > 0``, or whose ``fine_labels`` are not
+      ``N`` integers in ``0..len(metainfo['classes']) - 1``, naming each
+      file and what is wrong (see :func:`cifar_file_problems`);
     - computes each md5 once (mmpretrain's version computes it three times).
 
     Args:
@@ -113,18 +225,34 @@ class CIFAR100(MMPretrainCIFAR100):
                 f'data_root={root!r}:\n  ' + '\n  '.join(problems) + '\n' +
                 hint)
 
+        folder = osp.join(root, self.base_folder)
         files = self.train_list if self.split == 'train' else self.test_list
-        entries = [
-            load_cifar_pickle(osp.join(root, self.base_folder, name))
+        entries = {
+            osp.join(folder, name): load_cifar_pickle(osp.join(folder, name))
             for name, _ in files
-        ]
-        images = np.vstack([entry['data'] for entry in entries]).reshape(
-            -1, 3, 32, 32).transpose(0, 2, 3, 1)
-        labels = [label for entry in entries for label in entry['fine_labels']]
+        }
         if self.CLASSES is None:
-            meta = load_cifar_pickle(
-                osp.join(root, self.base_folder, self.meta['filename']))
+            meta = load_cifar_pickle(osp.join(folder, self.meta['filename']))
             self._metainfo.setdefault('classes', meta[self.meta['key']])
+        num_classes = len(self.CLASSES)
+        problems = [
+            f'{path}: {problem}' for path, entry in entries.items()
+            for problem in cifar_file_problems(entry, self.split, num_classes)
+        ]
+        if problems:
+            raise ValueError(
+                f'CIFAR-100 ({self.split} split) from '
+                f'data_root={self.data_root!r} is not in the CIFAR format '
+                f"('data': uint8 of shape (N, {IMAGE_BYTES}) with N > 0, "
+                f"'fine_labels': N integers in 0..{num_classes - 1}):\n  " +
+                '\n  '.join(problems))
+
+        images = np.concatenate([entry['data'] for entry in entries.values()])
+        images = images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.concatenate([
+            np.asarray(entry['fine_labels'], dtype=np.int64)
+            for entry in entries.values()
+        ])
         return [
             dict(img=image, gt_label=int(label))
             for image, label in zip(images, labels)

@@ -2,12 +2,14 @@
 import io
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 
 from mmunix.datasets import CIFAR100
-from mmunix.datasets.cifar import _ArrayUnpickler
+from mmunix.datasets.cifar import (CIFAR_PICKLE_GLOBALS,
+                                   _ArrayUnpickler)
 from mmunix.datasets.synthetic_cifar import write_synthetic_cifar100
 
 
@@ -87,3 +89,271 @@ def test_arrays_pickled_under_numpy_1_module_paths_load():
     assert b'numpy.core.multiarray' in legacy
     loaded = _ArrayUnpickler(io.BytesIO(legacy), encoding='latin1').load()
     assert np.array_equal(loaded['data'], data)
+
+
+# Malformed CIFAR-format data is refused when the dataset is built, one line
+# per problem. The tests write each split's file with ``rewrite``.
+@pytest.fixture
+def own_root(tmp_path) -> str:
+    """A fresh tiny CIFAR-100 (16 train, 8 test images) that tests edit."""
+    return write_synthetic_cifar100(str(tmp_path))
+
+
+def rewrite(root: str, split: str, entry, protocol: int = 2) -> str:
+    """Replace the file of ``split`` with ``entry``; return its path."""
+    path = os.path.join(root, 'cifar-100-python', split)
+    with open(path, 'wb') as f:
+        pickle.dump(entry, f, protocol=protocol)
+    return path
+
+
+def problems_of(root: str, split: str, **kwargs) -> list:
+    """The problem lines of the error that building ``split`` raises."""
+    with pytest.raises(ValueError) as err:
+        CIFAR100(data_root=root, split=split, check_md5=False, **kwargs)
+    _, *lines = str(err.value).split('\n')
+    assert all(line.startswith('  ') for line in lines)
+    return [line[2:] for line in lines]
+
+
+def images(num: int, dtype=np.uint8, row: int = 3072) -> np.ndarray:
+    """``num`` rows whose pixel ``j`` of image ``i`` is ``(7 * i + j) % 256``.
+    """
+    return ((7 * np.arange(num)[:, None] + np.arange(row)) % 256).astype(dtype)
+
+
+# Which rebuild each protocol writes for a contiguous uint8 array.
+@pytest.mark.parametrize('protocol, rebuilt_by', [
+    (0, b'_reconstruct'),
+    (1, b'_reconstruct'),
+    (2, b'_reconstruct'),
+    (3, b'_reconstruct'),
+    (4, b'_reconstruct'),
+    (5, b'_frombuffer'),
+])
+def test_valid_arrays_load_under_every_pickle_protocol(
+        own_root, protocol, rebuilt_by):
+    path = rewrite(own_root, 'train', {
+        'data': images(3),
+        'fine_labels': [5, 0, 99]
+    }, protocol)
+    with open(path, 'rb') as f:
+        assert rebuilt_by in f.read()
+    train = CIFAR100(data_root=own_root, split='train', check_md5=False)
+    assert [train.get_data_info(i)['gt_label'] for i in range(3)] == [5, 0, 99]
+    img = train.get_data_info(2)['img']
+    # Row 2 holds the R, G and B planes: pixel (y, x) of channel c is byte
+    # c * 1024 + y * 32 + x, whose value is (14 + that byte) % 256.
+    assert img.shape == (32, 32, 3) and img.dtype == np.uint8
+    assert img[0, 0].tolist() == [14, (14 + 1024) % 256, (14 + 2048) % 256]
+    assert img[1, 2].tolist() == [14 + 34, (14 + 34 + 1024) % 256,
+                                  (14 + 34 + 2048) % 256]
+
+
+@pytest.mark.parametrize('labels', [
+    np.array([5, 0, 99], dtype=np.uint8),
+    list(np.array([5, 0, 99])),  # NumPy integers
+])
+def test_labels_may_be_a_numpy_array_or_numpy_integers(own_root, labels):
+    rewrite(own_root, 'test', {'data': images(3), 'fine_labels': labels})
+    test = CIFAR100(data_root=own_root, split='test', check_md5=False)
+    assert [test.get_data_info(i)['gt_label'] for i in range(3)] == [5, 0, 99]
+
+
+def test_numpy_1_names_resolve_without_a_deprecation_warning():
+    # Files written by NumPy 1 name numpy.core, which NumPy 2 renamed.
+    unpickler = _ArrayUnpickler(io.BytesIO(b''))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        found = {
+            (module, name): unpickler.find_class(module, name)
+            for module, name in CIFAR_PICKLE_GLOBALS
+        }
+    assert found[('numpy.core.numeric', '_frombuffer')] is found[(
+        'numpy._core.numeric', '_frombuffer')]
+    assert found[('numpy.core.multiarray', '_reconstruct')] is found[(
+        'numpy._core.multiarray', '_reconstruct')]
+    assert found[('__builtin__', 'bytes')] is bytes
+
+
+def test_rows_that_are_not_3072_bytes_name_the_file_and_shape(own_root):
+    path = rewrite(own_root, 'train', {
+        'data': images(4, row=3000),
+        'fine_labels': [0, 1, 2, 3]
+    })
+    with pytest.raises(ValueError) as err:
+        CIFAR100(data_root=own_root, split='train', check_md5=False)
+    assert str(err.value) == (
+        f'CIFAR-100 (train split) from data_root={own_root!r} is not in the '
+        "CIFAR format ('data': uint8 of shape (N, 3072) with N > 0, "
+        "'fine_labels': N integers in 0..99):\n"
+        f"  {path}: 'data' has shape (4, 3000), not (N, 3072): one row of "
+        '3 x 32 x 32 bytes per image')
+
+
+@pytest.mark.parametrize('data, problem', [
+    (images(4, np.float32), "'data' is float32, not uint8"),
+    (images(4, np.int64), "'data' is int64, not uint8"),
+    (images(4).reshape(4, 3, 32, 32),
+     "'data' has shape (4, 3, 32, 32), not (N, 3072): one row of 3 x 32 x "
+     '32 bytes per image'),
+    (images(4).tolist(), "'data' is a list, not a NumPy array"),
+])
+def test_data_that_is_not_a_2d_uint8_array_is_refused(own_root, data,
+                                                      problem):
+    path = rewrite(own_root, 'train', {
+        'data': data,
+        'fine_labels': [0, 1, 2, 3]
+    })
+    assert problems_of(own_root, 'train') == [f'{path}: {problem}']
+
+
+@pytest.mark.parametrize('labels, problem', [
+    ([0, 1, 2], "'fine_labels' has 3 labels for 4 images in 'data'"),
+    ([0, 1, 2, 3, 4], "'fine_labels' has 5 labels for 4 images in 'data'"),
+])
+def test_a_label_count_unequal_to_the_image_count_is_refused(
+        own_root, labels, problem):
+    # zip() used to drop the images without labels silently.
+    path = rewrite(own_root, 'train', {
+        'data': images(4),
+        'fine_labels': labels
+    })
+    assert problems_of(own_root, 'train') == [f'{path}: {problem}']
+
+
+@pytest.mark.parametrize('labels, problem', [
+    ([0.0, 1.0, 2.0, 3.0],
+     "'fine_labels' holds float64 values, not integers"),
+    (['0', '1', '2', '3'], "'fine_labels' holds <U1 values, not integers"),
+    ([[0], [1], [2], [3]], "'fine_labels' is not a flat list (shape (4, 1))"),
+    ([[0], [1, 2], [2], [3]], "'fine_labels' is not a flat list"),
+])
+def test_labels_that_are_not_a_flat_list_of_integers_are_refused(
+        own_root, labels, problem):
+    path = rewrite(own_root, 'train', {
+        'data': images(4),
+        'fine_labels': labels
+    })
+    assert problems_of(own_root, 'train') == [f'{path}: {problem}']
+
+
+def test_test_labels_outside_the_classes_are_refused(own_root):
+    # Such a test split used to train and report 0.00 % top-1, exit 0.
+    path = rewrite(own_root, 'test', {
+        'data': images(8),
+        'fine_labels': [150 + i for i in range(8)]
+    })
+    assert problems_of(own_root, 'test') == [
+        f"{path}: 8 of the 8 'fine_labels' are outside 0..99, the 100 "
+        "classes in the dataset's metainfo['classes']: 150, 151, 152, ..."
+    ]
+
+
+def test_negative_train_labels_are_refused(own_root):
+    path = rewrite(own_root, 'train', {
+        'data': images(4),
+        'fine_labels': [0, -1, 5, -1]
+    })
+    assert problems_of(own_root, 'train') == [
+        f"{path}: 2 of the 4 'fine_labels' are outside 0..99, the 100 "
+        "classes in the dataset's metainfo['classes']: -1"
+    ]
+
+
+def test_label_range_follows_classes_given_in_metainfo(own_root):
+    # The tiny train split has labels 0..15.
+    path = os.path.join(own_root, 'cifar-100-python', 'train')
+    ten = dict(classes=[f'class_{i}' for i in range(10)])
+    assert problems_of(own_root, 'train', metainfo=ten) == [
+        f"{path}: 6 of the 16 'fine_labels' are outside 0..9, the 10 "
+        "classes in the dataset's metainfo['classes']: 10, 11, 12, ..."
+    ]
+    sixteen = dict(classes=[f'class_{i}' for i in range(16)])
+    train = CIFAR100(
+        data_root=own_root, split='train', check_md5=False, metainfo=sixteen)
+    assert len(train) == 16
+
+
+@pytest.mark.parametrize('split, protocol, rebuilt_by', [
+    ('train', 2, b'c__builtin__\nbytes\n'),
+    ('test', 5, b'_frombuffer'),
+])
+def test_an_empty_split_is_refused_clearly(own_root, split, protocol,
+                                           rebuilt_by):
+    # Protocol 2 writes an empty array's buffer as bytes(), protocol 5 as
+    # an empty in-band buffer; both used to be refused as unsafe.
+    path = rewrite(own_root, split, {
+        'data': np.zeros((0, 3072), np.uint8),
+        'fine_labels': []
+    }, protocol)
+    with open(path, 'rb') as f:
+        assert rebuilt_by in f.read()
+    assert problems_of(own_root, split) == [
+        f"{path}: 'data' holds no images: the {split} split would be empty"
+    ]
+
+
+def test_each_problem_of_a_file_gets_its_own_line(own_root):
+    path = rewrite(own_root, 'train', {
+        'data': images(4, np.float64, row=3000),
+        'fine_labels': [0, 1, 100]
+    })
+    assert problems_of(own_root, 'train') == [
+        f"{path}: 'data' has shape (4, 3000), not (N, 3072): one row of "
+        '3 x 32 x 32 bytes per image',
+        f"{path}: 'data' is float64, not uint8",
+        f"{path}: 1 of the 3 'fine_labels' are outside 0..99, the 100 "
+        "classes in the dataset's metainfo['classes']: 100",
+    ]
+
+
+@pytest.mark.parametrize('entry, problems', [
+    ([1, 2], ["holds a list, not a dict with 'data' and 'fine_labels'"]),
+    ({'data': images(4)}, ["has no 'fine_labels'"]),
+    ({'labels': [0]}, ["has no 'data'", "has no 'fine_labels'"]),
+])
+def test_a_file_that_is_not_a_cifar_dict_is_refused(own_root, entry,
+                                                    problems):
+    path = rewrite(own_root, 'train', entry)
+    assert problems_of(own_root, 'train') == [
+        f'{path}: {problem}' for problem in problems
+    ]
+
+
+def test_an_empty_file_is_refused_with_its_name(own_root):
+    path = os.path.join(own_root, 'cifar-100-python', 'test')
+    open(path, 'wb').close()
+    with pytest.raises(pickle.UnpicklingError) as err:
+        CIFAR100(data_root=own_root, split='test', check_md5=False)
+    assert str(err.value) == (
+        f'{path}: the file ends before its pickle does (empty or truncated)')
+
+
+class Calls:
+    """Pickles as ``function(*args)``, e.g. an attacker's payload."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+@pytest.mark.parametrize('payload, protocol, refused', [
+    (Calls(np.load, 'evil.npy', None, True), 2, 'numpy.load'),
+    (Calls(eval, 'open("pwned", "w")'), 2, '__builtin__.eval'),
+    (Calls(eval, 'open("pwned", "w")'), 5, 'builtins.eval'),
+    (Calls(np.frombuffer, b'\0'), 5, 'numpy.frombuffer'),
+])
+def test_globals_beyond_those_of_arrays_are_refused(
+        own_root, tmp_path, monkeypatch, payload, protocol, refused):
+    monkeypatch.chdir(tmp_path)
+    path = rewrite(own_root, 'train', {'data': payload}, protocol)
+    with pytest.raises(pickle.UnpicklingError) as err:
+        CIFAR100(data_root=own_root, split='train', check_md5=False)
+    assert str(err.value) == (
+        f'{path}: {refused} is not allowed in a CIFAR file, which may hold '
+        'only dicts, lists, strings, numbers, bytes and NumPy arrays; '
+        'unpickling it could run code')
+    assert not (tmp_path / 'pwned').exists()

@@ -100,19 +100,19 @@ def tiny_config(config: str, work_dir: str, data_root: str, **settings):
 def train_in_process(config: str, work_dir, data_root: str, hooks=(),
                      **settings):
     """Train a repository config with an in-process Runner: one epoch of
-    the 16 tiny images in batches of 2, a random teacher, no validation and
-    no checkpoints, seed 0; ``settings`` and then ``hooks`` are added.
+    the 16 tiny images in batches of 2, no validation and no checkpoints,
+    seed 0; ``settings`` and then ``hooks`` are added.
+    Distillation configs get a random teacher unless ``settings`` names
+    ``model.teacher_ckpt``; student and teacher configs train as they are.
 
     Returns:
         Runner: the trained runner.
     """
-    from mmengine.runner import Runner
-
     from mmunix.utils import register_all_modules
+    from mmunix.utils.runner_args import build_runner
     register_all_modules()
     cfg = tiny_config(
         config, work_dir, data_root, **{
-            'model.teacher_ckpt': None,
             'train_cfg.max_epochs': 1,
             'train_dataloader.batch_size': 2,
             'val_cfg': None,
@@ -122,9 +122,11 @@ def train_in_process(config: str, work_dir, data_root: str, hooks=(),
             'randomness.seed': 0,
             **settings
         })
+    if 'teacher_ckpt' in cfg.model and 'model.teacher_ckpt' not in settings:
+        cfg.model.teacher_ckpt = None
     # Runners of one second would share their logger and visualizer.
     cfg.experiment_name = '_'.join(str(work_dir).split(os.sep)[-2:])
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     for hook in hooks:
         runner.register_hook(hook)
     runner.train()
@@ -145,6 +147,30 @@ def run_tool(args: list, timeout: int = 300, env_extra: dict = None):
     return subprocess.run(
         args, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
         timeout=timeout)
+
+
+#: What the tools append to the one-line refusal of a user error.
+DEBUG_HINT = ' (--debug shows the traceback)'
+
+
+def run_script_in_process(monkeypatch, script: str, *args):
+    """Run ``script`` as ``__main__`` with ``args`` in this process (a fresh
+    one would spend seconds on imports).
+
+    Returns:
+        str | None: None if it succeeded, else the message it exited with,
+        without the :data:`DEBUG_HINT` that every refusal ends with.
+    """
+    import runpy
+
+    monkeypatch.setattr('sys.argv', [script, *map(str, args)])
+    try:
+        runpy.run_path(script, run_name='__main__')
+    except SystemExit as exit_info:
+        message = str(exit_info.code)
+        assert message.endswith(DEBUG_HINT), message
+        return message[:-len(DEBUG_HINT)]
+    return None
 
 
 def assert_ok(result):

@@ -12,6 +12,7 @@ Usage::
     python tools/run_demo.py [--work-dir work_dirs/demo] [--force] [--quick]
 """
 import argparse
+import io
 import json
 import os
 import os.path as osp
@@ -21,6 +22,8 @@ import sys
 import time
 
 from mmengine.config import Config
+
+from mmunix.utils.atomic_save import write_atomically
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'demo')
@@ -107,8 +110,8 @@ def teacher_checkpoint(work_dir: str, options: list, force: bool) -> tuple:
     accuracy = train('teacher', TEACHER, folder, options)
     with open(osp.join(folder, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    with open(summary, 'w') as f:
-        json.dump(dict(checkpoint=checkpoint, accuracy=accuracy), f)
+    write_atomically(
+        summary, json.dumps(dict(checkpoint=checkpoint, accuracy=accuracy)))
     return checkpoint, accuracy
 
 
@@ -156,8 +159,10 @@ def plot(rows: list, path: str) -> None:
     axes.set_title('Digits: accuracy against compute')
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    image = io.BytesIO()
+    figure.savefig(image, format='png', dpi=120)
     plt.close(figure)
+    write_atomically(path, image.getvalue())
 
 
 def main():
@@ -194,8 +199,9 @@ def main():
     note = (f'Teacher resnet20: top-1 {teacher_accuracy:.2f} %. Each run '
             f'trains {data}. Compute counts the student runs only (fvcore, '
             'a backward costs one forward).')
-    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
-        f.write(f'# mmunix demo\n\n{table}\n\n{note}\n')
+    write_atomically(
+        osp.join(args.work_dir, 'results.md'),
+        f'# mmunix demo\n\n{table}\n\n{note}\n')
     png = osp.join(args.work_dir, 'accuracy_vs_compute.png')
     plot(rows, png)
     print(f'\n{table}\n\n{note}\n')

@@ -1,5 +1,12 @@
 default_scope = 'mmunix'
 
+# MMEngine's Runner, except that load_from loads strictly (set
+# load_from_strict = False for a partial load), --resume refuses checkpoints
+# without training state or of another model with the reason, and
+# auto-resume survives an empty or stale last_checkpoint. Named by import
+# path, like the wrapper below, for MMEngine's root registry.
+runner_type = 'mmunix.engine.SafeRunner'
+
 default_hooks = dict(
     # MMEngine's RuntimeInfoHook reads every loss with .item() after every
     # iteration, which on a GPU makes the host wait for the device; this one

@@ -25,8 +25,6 @@ The FLOPs ratio is design.md §2 with fvcore's ``F_t`` and ``F_s`` from
 """
 import copy
 import json
-import os
-import os.path as osp
 import statistics
 import time
 from contextlib import nullcontext
@@ -41,6 +39,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from torch import nn
 
+from mmunix.utils.atomic_save import write_atomically
 from mmunix.utils.compute_cost import ComputeCost
 from mmunix.utils.host_sync import forbid_host_syncs
 
@@ -524,12 +523,8 @@ def run_benchmark(config: str,
 
 
 def write_json(result: dict, path: str) -> None:
-    """Write a benchmark result to ``path``, creating its folder."""
-    folder = osp.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(result, f, indent=2)
+    """Write a benchmark result to ``path``, whole or not at all."""
+    write_atomically(path, json.dumps(result, indent=2))
 
 
 def format_table(result: dict, time_slack: float = 0.03,

@@ -1,4 +1,5 @@
 """Count, per epoch, how often UNIX picks each training sample as hard."""
+import io
 import os.path as osp
 from typing import Optional
 
@@ -8,9 +9,9 @@ from mmengine.dataset import ConcatDataset
 from mmengine.dist import all_reduce, is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner import IterBasedTrainLoop
-from mmengine.utils import mkdir_or_exist
 
 from mmunix.registry import HOOKS
+from mmunix.utils.atomic_save import write_atomically
 from mmunix.utils.host_sync import copy_to_device
 from .utils import get_distiller
 
@@ -144,9 +145,10 @@ class HardSampleHook(Hook):
         if not is_main_process():
             return
         counts = self._counts.cpu().numpy()
-        mkdir_or_exist(self.out_dir)
         path = osp.join(self.out_dir, f'epoch_{epoch}.npy')
-        np.save(path, counts)
+        buffer = io.BytesIO()
+        np.save(buffer, counts)
+        write_atomically(path, buffer.getvalue())
         runner.logger.info(
             f'HardSampleHook: epoch {epoch}: {int(counts.sum())} hard '
             f'selections of {int(np.count_nonzero(counts))} distinct '

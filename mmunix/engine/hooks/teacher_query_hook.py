@@ -8,6 +8,7 @@ from mmengine.dist import all_reduce, get_rank, is_main_process
 from mmengine.hooks import Hook
 
 from mmunix.registry import HOOKS
+from mmunix.utils.atomic_save import write_atomically
 from mmunix.utils.compute_cost import ComputeCost
 from .utils import get_distiller, saves_after_train_iter
 
@@ -176,8 +177,7 @@ class TeacherQueryHook(Hook):
         report = self.report(self.sync())
         if is_main_process():
             path = osp.join(runner.work_dir, self.REPORT_FILE)
-            with open(path, 'w') as f:
-                json.dump(report, f, indent=2)
+            write_atomically(path, json.dumps(report, indent=2))
             runner.logger.info(
                 f'TeacherQueryHook: wrote {path} (compute ratio vs KD '
                 f'{report["compute_ratio_vs_kd"]:.4f})')

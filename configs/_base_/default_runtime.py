@@ -19,6 +19,9 @@ default_hooks = dict(
         type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # Stops a run whose losses or weights become NaN or Inf before a
+    # checkpoint stores them; on_non_finite='skip' drops such steps instead.
+    nan_guard=dict(type='NonFiniteGuardHook'),
 )
 
 env_cfg = dict(

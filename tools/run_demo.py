@@ -67,7 +67,9 @@ def train(name: str, config: str, work_dir: str, options: list) -> float:
     command = [
         sys.executable,
         osp.join(REPO_ROOT, 'tools', 'train.py'),
-        osp.join(CONFIG_DIR, config), '--work-dir', work_dir
+        osp.join(CONFIG_DIR, config), '--work-dir', work_dir,
+        # The demo owns its work dirs: running it again redoes its runs.
+        '--overwrite'
     ]
     if options:
         command += ['--cfg-options', *options]

@@ -6,6 +6,7 @@ from mmengine.fileio import dump
 from mmunix.utils import register_all_modules
 from mmunix.utils.runner_args import (add_runner_args, build_runner,
                                      load_config, process_group)
+from mmunix.utils.user_errors import one_line_errors
 
 
 def parse_args():
@@ -25,20 +26,17 @@ def main():
     def evaluate_only_the_checkpoint(cfg, args):
         cfg.load_from, cfg.resume = None, False
 
-    cfg = load_config(args, evaluate_only_the_checkpoint)
-    with process_group(cfg):
-        runner = build_runner(cfg)
-        # MMEngine's `load_from` loads non-strictly: a checkpoint of another
-        # model would only log a warning and be scored as random weights.
-        try:
+    with one_line_errors('test.py', args.debug):
+        cfg = load_config(args, evaluate_only_the_checkpoint)
+        with process_group(cfg):
+            runner = build_runner(cfg)
+            # MMEngine's `load_from` loads non-strictly: a checkpoint of
+            # another model would only log a warning and be scored as random
+            # weights. SafeRunner names what does not match.
             runner.load_checkpoint(args.checkpoint, strict=True)
-        except RuntimeError as error:
-            raise RuntimeError(
-                f'checkpoint {args.checkpoint} does not match the model of '
-                f'{args.config}:\n{error}') from error
-        metrics = runner.test()
-        if args.out and runner.rank == 0:
-            dump(metrics, args.out)
+            metrics = runner.test()
+            if args.out and runner.rank == 0:
+                dump(metrics, args.out)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,9 @@ from mmengine.device import get_device
 
 from mmunix.utils import register_all_modules
 from mmunix.utils.runner_args import (add_runner_args, build_runner,
-                                     load_config, process_group)
+                                     check_work_dir, load_config,
+                                     process_group)
+from mmunix.utils.user_errors import one_line_errors
 
 
 def parse_args():
@@ -29,6 +31,11 @@ def parse_args():
         help='fail at the first host sync in a training iteration that '
         'neither logs nor saves, after 10 warm-up iterations '
         "(torch.cuda.set_sync_debug_mode('error') on CUDA)")
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='start a new run even if the work dir holds one, deleting its '
+        'checkpoints, last_checkpoint and compute report first')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -69,9 +76,11 @@ def apply_train_options(cfg, args) -> None:
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args, apply_train_options)
-    with process_group(cfg):
-        build_runner(cfg).train()
+    with one_line_errors('train.py', args.debug):
+        cfg = load_config(args, apply_train_options)
+        check_work_dir(cfg, args.overwrite)
+        with process_group(cfg):
+            build_runner(cfg).train()
 
 
 if __name__ == '__main__':

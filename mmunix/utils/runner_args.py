@@ -1,13 +1,23 @@
 """Command-line options that tools/train.py and tools/test.py share."""
 import argparse
+import difflib
+import inspect
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
 
+#: Top-level keys that MMEngine's Runner (or mmunix's) reads besides those
+#: of its constructor, and MMEngine's config keywords.
+RUNNER_CONFIG_KEYS = frozenset({
+    'compile', 'model_wrapper_cfg', 'runner_type', 'custom_imports',
+    'load_from_strict', '_base_', '_scope_'
+})
+
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    """Add ``--work-dir``, ``--cfg-options``, ``--launcher``,
+    ``--local-rank`` and ``--debug``."""
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
         '--cfg-options',
@@ -22,6 +32,11 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
         help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of every error, also of refused configs, '
+        'checkpoints, data and paths')
 
 
 def load_config(args: argparse.Namespace, apply_options=None) -> Config:
@@ -31,6 +46,8 @@ def load_config(args: argparse.Namespace, apply_options=None) -> Config:
     explicit key overrides win over a tool's own switches.
     """
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config {args.config} does not exist')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -41,8 +58,57 @@ def load_config(args: argparse.Namespace, apply_options=None) -> Config:
     if apply_options is not None:
         apply_options(cfg, args)
     if args.cfg_options is not None:
+        check_option_keys(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     return cfg
+
+
+def check_option_keys(cfg: Config, options: dict) -> None:
+    """Refuse a ``--cfg-options`` key whose first part is neither a key of
+    ``cfg`` nor one the Runner reads: a typo would otherwise be ignored."""
+    from mmengine.runner import Runner
+
+    known = set(cfg.keys()) | RUNNER_CONFIG_KEYS | set(
+        inspect.signature(Runner.__init__).parameters) - {'self'}
+    for key, value in options.items():
+        top = key.split('.')[0]
+        if top not in known:
+            close = difflib.get_close_matches(top, sorted(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ''
+            raise KeyError(
+                f'--cfg-options {key}={value!r}: {top!r} is no key of '
+                f"{cfg.filename} nor one that MMEngine's Runner reads{hint}")
+
+
+class WorkDirInUseError(FileExistsError):
+    """A new run would overwrite another run's files."""
+
+
+def check_work_dir(cfg: Config, overwrite: bool) -> None:
+    """Refuse to start a new run in a work dir that holds another run.
+
+    A resumed run continues its own files. A new one would overwrite the
+    old run's best checkpoint, ``last_checkpoint`` and compute report and
+    mix its own epochs with the old ones. With ``overwrite`` the old run's
+    files are deleted first (by the first process only).
+    """
+    from mmunix.engine.runner import run_files
+
+    if cfg.get('resume'):
+        return
+    found = run_files(cfg.work_dir)
+    if not found:
+        return
+    if not overwrite:
+        names = ', '.join(osp.basename(path) for path in found[:4])
+        more = f' and {len(found) - 4} more' if len(found) > 4 else ''
+        raise WorkDirInUseError(
+            f'work dir {cfg.work_dir} holds another run ({names}{more}); '
+            'continue it with --resume, train into a new --work-dir, or '
+            'pass --overwrite to delete those files and start again')
+    if os.environ.get('RANK', '0') == '0':
+        for path in found:
+            os.remove(path)
 
 
 def process_group(cfg: Config):
@@ -53,10 +119,13 @@ def process_group(cfg: Config):
 
 
 def build_runner(cfg: Config):
-    """The Runner of ``cfg``; call it inside :func:`process_group`."""
+    """The Runner of ``cfg``, :class:`~mmunix.engine.SafeRunner` unless
+    ``cfg.runner_type`` names another; call it inside
+    :func:`process_group`."""
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
+
+    from mmunix.engine import SafeRunner
 
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return SafeRunner.from_cfg(cfg)

@@ -289,8 +289,8 @@ def test_student_export_of_a_non_distiller_checkpoint_writes_nothing(
         str(ckpt), str(out)
     ], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 1
-    assert (f'extract_student: {ckpt}: no "student." keys: this is not a '
-            'checkpoint of ClassificationDistiller') in result.stderr
+    assert (f'extract_student: error: {ckpt}: no "student." keys: this is '
+            'not a checkpoint of ClassificationDistiller') in result.stderr
     assert f'Nothing was written to {out}.' in result.stderr
     assert not out.exists()
 

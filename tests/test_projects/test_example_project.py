@@ -226,6 +226,7 @@ def test_a_scorer_typo_lists_the_scorers_including_the_projects(
     assert result.returncode != 0
     names = registered_scorer_names()
     assert 'EnergyScorer' in names and 'EntropyScorer' in names
-    assert ("ValueError: model.data_preprocessor.scorer.type='EnergyScorr' "
-            'is not a registered scorer; choose one of: ' +
-            ', '.join(names)) in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train.py: error: model.data_preprocessor.scorer.type='EnergyScorr' "
+        'is not a registered scorer; choose one of: ' + ', '.join(names) +
+        ' (--debug shows the traceback)')

@@ -5,8 +5,9 @@ and BatchNorm statistics is saved in the community layout, converted, and
 loaded into the mmunix model of ``configs/_base_/models/cifar/<arch>.py``;
 both must then compute the same features and logits.
 """
+import os
 import os.path as osp
-import runpy
+import shutil
 
 import pytest
 import torch
@@ -15,7 +16,8 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 from community_nets import ARCHS, build_community_net  # tests/ on sys.path
-from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool, tiny_run_options
+from conftest import (PYTHON, REPO_ROOT, assert_ok, run_script_in_process,
+                      run_tool, tiny_run_options)
 from mmunix.models.utils.community import (convert_community_state_dict,
                                            load_community_state_dict)
 from mmunix.registry import MODELS
@@ -167,14 +169,13 @@ def test_cli_output_loads_in_mmengine_and_tools_test(tmp_path, cifar_root):
     log = result.stdout + result.stderr
     assert 'accuracy/top1' in log and 'do not match exactly' not in log
 
-
-def run_converter(monkeypatch, src, dst, arch='resnet8'):
-    """Run the tool in this process; returns its exit message."""
-    argv = [CONVERTER, str(src), str(dst), '--config', model_config(arch)]
-    monkeypatch.setattr('sys.argv', argv)
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(CONVERTER, run_name='__main__')
-    return str(exit_info.value.code)
+def run_converter(monkeypatch, src, dst, *options, config=None):
+    """Run the tool in this process (a fresh one would spend seconds on
+    imports) with ``--config`` resnet8 unless given; returns its exit
+    message, None if it succeeded."""
+    config = config or model_config('resnet8')
+    return run_script_in_process(monkeypatch, CONVERTER, src, dst,
+                                 '--config', config, *options)
 
 
 def corrupt(state_dict, how):
@@ -262,3 +263,169 @@ def test_state_dict_without_community_classifier_is_rejected(
     with pytest.raises(ValueError) as error:
         convert_community_state_dict(state_dict, model)
     assert expected in str(error.value)
+
+
+def save_resnet8(path) -> bytes:
+    """A resnet8 in RepDistiller's layout; the bytes of the file."""
+    torch.save({'model': build_community_net('resnet8').state_dict()}, path)
+    return path.read_bytes()
+
+
+def test_missing_src_is_named(tmp_path, monkeypatch):
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
+
+    message = run_converter(monkeypatch, src, dst)
+
+    assert message == f'community_to_mmunix: error: {src}: SRC does not exist.'
+    assert not dst.exists()
+
+
+def test_missing_config_is_named(tmp_path, monkeypatch):
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
+    save_resnet8(src)
+    config = tmp_path / 'resnet8.py'
+
+    message = run_converter(monkeypatch, src, dst, config=config)
+
+    assert message == (
+        f'community_to_mmunix: error: {config}: --config does not exist.')
+    assert not dst.exists()
+
+
+def test_config_without_a_model_asks_for_a_model_config(
+        tmp_path, monkeypatch):
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
+    save_resnet8(src)
+    config = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
+                      'cifar100_bs64.py')
+
+    message = run_converter(monkeypatch, src, dst, config=config)
+
+    assert message == (
+        f'community_to_mmunix: error: {config}: --config defines no `model`, '
+        "so it cannot describe the checkpoint's network: pass the model "
+        'config of that network, e.g. '
+        'configs/_base_/models/cifar/resnet56.py, or a teacher config, e.g. '
+        'configs/teachers/resnet56_cifar100.py.')
+    assert not dst.exists()
+
+
+def test_distillation_config_asks_for_the_config_of_one_network(
+        tmp_path, monkeypatch):
+    # From the repository root, its teacher and student files are shown
+    # the way the user would type them.
+    monkeypatch.chdir(REPO_ROOT)
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
+    save_resnet8(src)
+    config = 'configs/kd_r56_r20_cifar100.py'
+
+    message = run_converter(monkeypatch, src, dst, config=config)
+
+    assert message == (
+        f'community_to_mmunix: error: {config}: --config is a distillation '
+        "config (model.type='ClassificationDistiller'), which holds two "
+        'networks: pass the teacher config or the model config of the '
+        'network whose checkpoint this is, e.g. '
+        'configs/teachers/resnet56_cifar100.py or '
+        'configs/_base_/models/cifar/resnet20.py (its teacher and student).')
+    assert not dst.exists()
+
+
+def test_distiller_of_inline_networks_gets_example_configs(
+        tmp_path, monkeypatch):
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
+    save_resnet8(src)
+    config = tmp_path / 'distiller.py'
+    network = ("dict(type='ImageClassifier', backbone=dict("
+               "type='CIFARResNet', arch='resnet8'))")
+    config.write_text("model = dict(type='mmunix.ClassificationDistiller', "
+                      f'teacher={network}, student={network})\n')
+
+    message = run_converter(monkeypatch, src, dst, config=config)
+
+    assert message == (
+        f'community_to_mmunix: error: {config}: --config is a distillation '
+        "config (model.type='mmunix.ClassificationDistiller'), which holds "
+        'two networks: pass the teacher config or the model config of the '
+        'network whose checkpoint this is, e.g. '
+        'configs/teachers/resnet56_cifar100.py or '
+        'configs/_base_/models/cifar/resnet56.py.')
+
+
+def test_dst_naming_a_directory_is_refused(tmp_path, monkeypatch):
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted'
+    save_resnet8(src)
+    dst.mkdir()
+
+    message = run_converter(monkeypatch, src, dst)
+
+    assert message == (f'community_to_mmunix: error: {dst}: DST is a '
+                       'directory; give the path of the file to write.')
+    assert os.listdir(dst) == []
+
+
+@pytest.mark.parametrize('input_', ['SRC', '--config'])
+def test_dst_that_is_an_input_is_refused_even_with_overwrite(
+        tmp_path, monkeypatch, input_):
+    src, config = tmp_path / 'community.pth', tmp_path / 'resnet8.py'
+    content = save_resnet8(src)
+    shutil.copy(model_config('resnet8'), config)
+    # Another spelling of the same file.
+    dst = tmp_path / 'link'
+    os.symlink(src if input_ == 'SRC' else config, dst)
+    source = src if input_ == 'SRC' else config
+
+    message = run_converter(
+        monkeypatch, src, dst, '--overwrite', config=config)
+
+    assert message == (
+        f'community_to_mmunix: error: {dst}: DST is the same file as {input_} '
+        f'({source}) and would replace it; give another DST (even '
+        f'--overwrite never replaces {input_}).')
+    assert src.read_bytes() == content
+    assert config.read_text() == open(model_config('resnet8')).read()
+
+
+def test_existing_dst_is_kept_unless_overwrite_is_given(
+        tmp_path, monkeypatch):
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
+    save_resnet8(src)
+    dst.write_bytes(b'an older conversion')
+
+    message = run_converter(monkeypatch, src, dst)
+
+    assert message == (f'community_to_mmunix: error: {dst}: DST exists; pass '
+                       '--overwrite to replace it.')
+    assert dst.read_bytes() == b'an older conversion'
+
+    assert run_converter(monkeypatch, src, dst, '--overwrite') is None
+    model = build_mmunix_model(model_config('resnet8'))
+    checkpoint = load_checkpoint(model, str(dst), strict=True)
+    assert checkpoint['meta']['source'] == str(src)
+
+
+def test_debug_raises_the_user_error_with_its_cause(tmp_path, monkeypatch):
+    src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
+    torch.save({'model': corrupt(build_community_net('resnet8').state_dict(),
+                                 'missing')}, src)
+
+    with pytest.raises(Exception) as error:
+        run_converter(monkeypatch, src, dst, '--debug')
+
+    assert type(error.value).__name__ == 'UserError'
+    assert str(error.value).startswith(
+        f'{src}: The converted checkpoint does not match the model')
+    assert isinstance(error.value.__cause__, ValueError)
+    assert not dst.exists()
+
+
+def test_an_error_that_is_not_the_users_keeps_its_traceback(
+        tmp_path, monkeypatch):
+    src = tmp_path / 'community.pth'
+    save_resnet8(src)
+    # Longer than the 255 bytes a file system allows a name: writing fails
+    # with an OSError, which the tool does not turn into a message.
+    dst = tmp_path / ('c' * 252 + '.pth')
+
+    with pytest.raises(OSError, match='File name too long'):
+        run_converter(monkeypatch, src, dst)

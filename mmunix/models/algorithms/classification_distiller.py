@@ -116,6 +116,15 @@ class ClassificationDistiller(BaseModel):
             loss = self._build_loss(cfg, f'model.feature_losses.{name}')
             if loss is not None:
                 self.feature_losses[name] = loss
+        if not any(
+                _active(loss) for loss in (self.kd_loss, self.ce_loss,
+                                           *self.feature_losses.values())):
+            raise ValueError(
+                'model.kd_loss, model.ce_loss and model.feature_losses give '
+                'no loss to train on (each is None or has loss_weight=0); '
+                'keep at least one, e.g. the default '
+                "kd_loss=dict(type='KDLoss', temperature=4.0, "
+                'loss_weight=1.0)')
 
         #: Samples of the last training iteration on this process: the batch
         #: drawn, then those in the student's scoring forward, the teacher's

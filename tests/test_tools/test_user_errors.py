@@ -1,0 +1,156 @@
+"""Known user errors end tools/train.py and tools/test.py with one line that
+names the problem, before anything is written; --debug shows the traceback.
+A new run never overwrites another run's work dir unless asked to."""
+import os
+
+import pytest
+from mmengine.config import Config
+
+from mmunix.registry import MODELS
+from mmunix.utils import register_all_modules
+from mmunix.utils.runner_args import (WorkDirInUseError, check_option_keys,
+                                     check_work_dir)
+from mmunix.utils.user_errors import one_line, one_line_errors
+
+from conftest import (PYTHON, REPO_ROOT, assert_ok, run_tool,
+                      tiny_run_options)
+
+TEACHER = 'configs/teachers/resnet56_cifar100.py'
+DEBUG_HINT = ' (--debug shows the traceback)'
+
+
+def train(work_dir, cifar_root, *extra, options=()):
+    return run_tool([
+        PYTHON, 'tools/train.py', TEACHER, '--work-dir',
+        str(work_dir), *extra, '--cfg-options',
+        *tiny_run_options(cifar_root), 'train_cfg.max_epochs=1', *options
+    ])
+
+
+def one_line_error(result) -> str:
+    """The error line a refused command ended with; checks that it is the
+    only sign of the error (no traceback)."""
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert 'Traceback' not in result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def snapshot(folder) -> dict:
+    return {
+        name: (folder / name).read_bytes()
+        for name in sorted(os.listdir(folder)) if (folder / name).is_file()
+    }
+
+
+def test_a_new_run_into_a_used_work_dir_needs_overwrite(tmp_path,
+                                                        cifar_root):
+    assert_ok(train(tmp_path, cifar_root))
+    before = snapshot(tmp_path)
+    assert {'epoch_1.pth', 'last_checkpoint'} <= set(before)
+
+    refused = train(tmp_path, cifar_root)
+
+    assert one_line_error(refused) == (
+        f'train.py: error: work dir {tmp_path} holds another run '
+        '(last_checkpoint, epoch_1.pth, best_accuracy_top1_epoch_1.pth); '
+        'continue it with --resume, train into a new --work-dir, or pass '
+        '--overwrite to delete those files and start again' + DEBUG_HINT)
+    assert snapshot(tmp_path) == before
+
+    assert_ok(train(tmp_path, cifar_root, '--overwrite'))
+    after = snapshot(tmp_path)
+    assert set(after) == set(before)
+    assert after['epoch_1.pth'] != before['epoch_1.pth']
+
+
+def test_a_typo_in_a_cfg_options_key_is_one_line_and_debug_shows_more(
+        tmp_path, cifar_root):
+    refused = train(tmp_path, cifar_root, options=['trian_cfg.max_epochs=1'])
+    assert one_line_error(refused) == (
+        "train.py: error: --cfg-options trian_cfg.max_epochs=1: 'trian_cfg' "
+        f'is no key of {TEACHER} nor one that MMEngine\'s Runner '
+        "reads; did you mean 'train_cfg'?" + DEBUG_HINT)
+    assert os.listdir(tmp_path) == []
+
+    debugged = train(tmp_path, cifar_root, '--debug',
+                     options=['trian_cfg.max_epochs=1'])
+    assert debugged.returncode == 1
+    assert 'Traceback' in debugged.stderr
+    assert "did you mean 'train_cfg'?" in debugged.stderr
+
+
+def test_test_py_refuses_a_directory_as_checkpoint_in_one_line(
+        tmp_path, cifar_root):
+    result = run_tool([
+        PYTHON, 'tools/test.py', TEACHER,
+        str(tmp_path), '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', *tiny_run_options(cifar_root)
+    ])
+    assert one_line_error(result) == (
+        f'test.py: error: {tmp_path} is a directory; a checkpoint file is '
+        'expected (e.g. one of the .pth files in it).' + DEBUG_HINT)
+
+
+@pytest.mark.parametrize('key, hint', [
+    ('trian_cfg.max_epochs', "; did you mean 'train_cfg'?"),
+    ('xyzzy', ''),
+])
+def test_unknown_top_level_keys_are_refused(key, hint):
+    cfg = Config.fromfile(f'{REPO_ROOT}/{TEACHER}')
+    with pytest.raises(KeyError) as error:
+        check_option_keys(cfg, {key: 1})
+    assert error.value.args[0].endswith(f"reads{hint}")
+
+
+def test_known_top_level_keys_pass():
+    cfg = Config.fromfile(f'{REPO_ROOT}/{TEACHER}')
+    # Keys of the config, of Runner.__init__ and those the Runner reads.
+    check_option_keys(cfg, {
+        'train_cfg.max_epochs': 1,
+        'resume': True,
+        'load_from_strict': False,
+        'compile': True,
+        'model_wrapper_cfg.type': 'MMDistributedDataParallel',
+    })
+
+
+def test_an_error_mmunix_raised_is_found_beneath_mmengines_wrapping():
+    register_all_modules()
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/kd_r56_r20_cifar100.py')
+    cfg.model.teacher_ckpt = None
+    cfg.model.kd_loss = None
+    cfg.model.ce_loss.loss_weight = 0
+    with pytest.raises(SystemExit) as exit_info:
+        with one_line_errors('train.py'):
+            MODELS.build(cfg.model)
+    assert exit_info.value.code == (
+        'train.py: error: model.kd_loss, model.ce_loss and '
+        'model.feature_losses give no loss to train on (each is None or has '
+        'loss_weight=0); keep at least one, e.g. the default '
+        "kd_loss=dict(type='KDLoss', temperature=4.0, loss_weight=1.0)" +
+        DEBUG_HINT)
+
+
+def test_unexpected_errors_and_debug_keep_their_traceback(tmp_path):
+    with pytest.raises(KeyError):  # a Python error, not one mmunix raised
+        with one_line_errors('train.py'):
+            {}['missing']
+
+    (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
+    cfg = Config(dict(work_dir=str(tmp_path)))
+    with pytest.raises(SystemExit):
+        with one_line_errors('train.py'):
+            check_work_dir(cfg, overwrite=False)
+    with pytest.raises(WorkDirInUseError):
+        with one_line_errors('train.py', debug=True):
+            check_work_dir(cfg, overwrite=False)
+
+
+@pytest.mark.parametrize('message, line', [
+    ('one line', 'one line'),
+    ('cannot be loaded:\n  missing a\n  missing b\nDownload it.',
+     'cannot be loaded: missing a; missing b. Download it.'),
+    ('first.\nSecond', 'first. Second'),
+])
+def test_a_message_of_several_lines_is_joined_into_one(message, line):
+    assert one_line(message) == line

@@ -1,4 +1,5 @@
-# Teacher resnet110 on CIFAR-100 with the reference recipe of design.md §1.
+# Teacher resnet110 on CIFAR-100 with the CIFAR-100 recipe of
+# docs/get_started.md ("A first CIFAR-100 run").
 _base_ = [
     '../_base_/models/cifar/resnet110.py',
     '../_base_/datasets/cifar100_bs64.py',

@@ -1,4 +1,5 @@
-# Teacher vgg13 on CIFAR-100 with the reference recipe of design.md §1.
+# Teacher vgg13 on CIFAR-100 with the CIFAR-100 recipe of
+# docs/get_started.md ("A first CIFAR-100 run").
 _base_ = [
     '../_base_/models/cifar/vgg13.py',
     '../_base_/datasets/cifar100_bs64.py',

@@ -10,16 +10,18 @@ the noise of a shared machine falls on all of them alike:
   ``OptimWrapper``, exactly what the Runner's train loop calls.
 - **UNIX (mmunix)**: the same with ``UNIXDataPreprocessor``.
 - **KD (plain PyTorch)** and **UNIX (plain PyTorch)**: :class:`PlainKDStep`
-  and :class:`PlainUNIXStep`, an independent implementation of design.md §1
-  with bare modules and ``torch.optim.SGD`` and nothing of MMEngine. The gap
-  between them and the mmunix rows is the framework's overhead.
+  and :class:`PlainUNIXStep`, an independent implementation of the
+  training step of docs/algorithm.md with bare modules and
+  ``torch.optim.SGD`` and nothing of MMEngine. The gap between them and the
+  mmunix rows is the framework's overhead.
 
 All four start from the same weights and see the same synthetic batch:
 random ``uint8`` images and labels, collated as the config's train dataloader
 collates, which the preprocessors (and the plain steps, by hand) normalise
 with the config's mean and std.
 
-The FLOPs ratio is design.md §2 with fvcore's ``F_t`` and ``F_s`` from
+The FLOPs ratio is that of the compute accounting in docs/algorithm.md,
+with fvcore's ``F_t`` and ``F_s`` from
 :func:`mmunix.utils.complexity.measure_complexity` (through the distiller's
 ``flops_per_sample``).
 """
@@ -63,7 +65,7 @@ NOISY_SPREAD = 1.25
 
 def unix_flops_ratio(flops_teacher: int, flops_student: int, batch_size: int,
                      num_selected: int) -> float:
-    """Design.md §2: UNIX's FLOPs per iteration over KD's.
+    """UNIX's FLOPs per iteration over KD's (docs/algorithm.md).
 
     ``(N·F_s + k·(F_t + 2F_s)) / (N·(F_t + 2F_s))``, a student backward
     costing one forward: :meth:`ComputeCost.unix_ratio` evaluated in exact
@@ -253,14 +255,15 @@ class PlainKDStep:
 
 
 class PlainUNIXStep(PlainKDStep):
-    """One UNIX training iteration in plain PyTorch (design.md §1).
+    """One UNIX training iteration in plain PyTorch (docs/algorithm.md).
 
-    An independent reference for mmunix's UNIX path, written from design.md
-    alone: the student's no-grad train-mode scoring forward, entropy,
-    argsort, the sigmoid ramp, one ``λ ~ Beta(α, α)``, one permutation and
-    the mix of the first ``k`` rank positions, then :meth:`distill` on the
-    ``k`` mixed samples. CE (weight 0 in the reference recipe) is skipped,
-    as mmunix skips a loss of weight 0.
+    An independent reference for mmunix's UNIX path, written from the
+    description of the method alone, not from mmunix's code: the student's
+    no-grad train-mode scoring forward, entropy, argsort, the sigmoid ramp,
+    one ``λ ~ Beta(α, α)``, one permutation and the mix of the first ``k``
+    rank positions, then :meth:`distill` on the ``k`` mixed samples. CE
+    (weight 0 in the reference recipe) is skipped, as mmunix skips a loss of
+    weight 0.
 
     Args:
         num_selected (int): ``k``.
@@ -575,7 +578,7 @@ def format_table(result: dict, time_slack: float = 0.03,
             f'target <= {time_limit:.3f}: '
             f"{verdict(ratios['unix_kd_time'] <= time_limit)}"),
         row('UNIX / KD time, plain', 'plain_unix_kd_time'),
-        row('UNIX / KD FLOPs', 'unix_kd_flops', 'design.md §2'),
+        row('UNIX / KD FLOPs', 'unix_kd_flops', 'docs/algorithm.md'),
         row('mmunix / plain, UNIX', 'mmunix_plain_unix_time',
             f'target <= {overhead_limit:.2f}: ' + verdict(
                 ratios['mmunix_plain_unix_time'] <= overhead_limit)),

@@ -1,4 +1,4 @@
-"""Parameter and FLOP counts, as design.md section 2 defines them.
+"""Parameter and FLOP counts, as docs/algorithm.md defines them.
 
 FLOPs are fvcore's: the forward of one sample in eval mode, with one
 multiply-add counted as one flop. The UNIX compute ratio is built from these

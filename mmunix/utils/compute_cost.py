@@ -1,4 +1,4 @@
-"""The compute accounting of design.md §2.
+"""The compute accounting of docs/algorithm.md.
 
 Costs are in fvcore flops: one sample's forward through the teacher
 (``F_t``) and the student (``F_s``), a student backward costing

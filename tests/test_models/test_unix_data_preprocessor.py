@@ -1,4 +1,4 @@
-"""UNIXDataPreprocessor: design.md §1 steps 2-6, value for value."""
+"""UNIXDataPreprocessor: steps 2-6 of docs/algorithm.md, value for value."""
 import math
 
 import numpy as np
@@ -13,7 +13,7 @@ NORM = dict(mean=[10., 20., 30.], std=[2., 4., 8.], num_classes=5)
 
 
 def reference_ramp(num, num_clean, sharpness):
-    """design.md §1 step 4, written out scalar by scalar."""
+    """The mixing ramp of docs/algorithm.md (step 4), scalar by scalar."""
     return [
         1 / (1 + math.exp(-sharpness * (j / num - (2 * num_clean - 1) /
                                         (2 * num)))) for j in range(num)

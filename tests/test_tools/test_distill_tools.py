@@ -105,7 +105,8 @@ def read_report(work_dir):
 
 
 def check_report(report, batch, kept, unix, fvcore_flops):
-    """The report's counts, and its ratio against design.md §2's formula."""
+    """The report's counts, and its ratio against the formula of
+    docs/algorithm.md."""
     f_t, f_s = fvcore_flops
     assert (report['teacher_flops_per_sample'],
             report['student_flops_per_sample']) == (f_t, f_s)

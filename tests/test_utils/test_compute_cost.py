@@ -1,4 +1,4 @@
-"""design.md §2: the compute ratio and the budget -> k derivation."""
+"""The compute ratio and the budget -> k derivation of docs/algorithm.md."""
 import pytest
 
 from mmunix.utils.compute_cost import ComputeCost
@@ -10,7 +10,7 @@ def test_ratio_reproduces_the_papers_figures(ratio, expected):
     assert cost.unix_ratio(0.75) == pytest.approx(expected, abs=5e-5)
 
 
-def test_kd_is_exactly_the_reference_and_the_formula_is_design_2():
+def test_kd_is_exactly_the_reference_and_the_formula_is_as_documented():
     cost = ComputeCost(126_847_232, 41_224_448)
     f_t, f_s = cost.teacher_flops, cost.student_flops
     assert cost.total(0, 64, 64) / cost.kd(64) == 1.0

@@ -10,8 +10,8 @@ Examples::
 
 KD, UNIX and a plain-PyTorch UNIX loop train in turn on one synthetic batch;
 the table gives their median iteration times, UNIX/KD time against the
-design.md §2 FLOPs ratio, and mmunix's overhead over plain PyTorch. See
-docs/benchmarks.md and :mod:`mmunix.utils.benchmark`.
+FLOPs ratio of docs/algorithm.md, and mmunix's overhead over plain PyTorch.
+See docs/benchmarks.md and :mod:`mmunix.utils.benchmark`.
 """
 import argparse
 

@@ -13,7 +13,8 @@ Examples::
     python tools/analysis_tools/get_flops.py configs/_base_/models/cifar/*.py
 
 FLOPs are fvcore's for one sample in eval mode at the training input size,
-one multiply-add counted as one flop (design.md §2).
+one multiply-add counted as one flop ("Compute accounting" in
+docs/algorithm.md).
 """
 import argparse
 import copy

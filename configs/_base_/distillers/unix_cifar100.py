@@ -1,6 +1,6 @@
-# UNIX on CIFAR-100 (design.md §1): of each batch of 64 the teacher and the
-# student's training step see k=48 samples, the b=32 most uncertain of them
-# clean. Fractions keep that meaning at any batch size and GPU count.
+# UNIX on CIFAR-100 (docs/algorithm.md): of each batch of 64 the teacher and
+# the student's training step see k=48 samples, the b=32 most uncertain of
+# them clean. Fractions keep that meaning at any batch size and GPU count.
 _base_ = ['./kd_cifar100.py']
 
 data_preprocessor = dict(

@@ -1,4 +1,5 @@
-# The CIFAR-100 KD recipe (design.md §1): SGD, 240 epochs, x0.1 at 150/180/210.
+# The CIFAR-100 KD recipe (docs/get_started.md, "A first CIFAR-100 run"):
+# SGD, 240 epochs, x0.1 at 150/180/210.
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4))
 

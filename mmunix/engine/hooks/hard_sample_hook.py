@@ -18,8 +18,8 @@ from .utils import get_distiller
 
 @HOOKS.register_module()
 class HardSampleHook(Hook):
-    """Save per-epoch counts of the hard samples UNIX mines (design.md §1
-    step 8).
+    """Save per-epoch counts of the hard samples UNIX mines (step 8 of the
+    training step in docs/algorithm.md).
 
     After each training iteration the distiller's ``hard_positions`` name the
     ``b`` clean, most uncertain samples of the batch. The hook maps them to

@@ -17,7 +17,9 @@ COUNT_KEYS = ('batch', 'student_scoring', 'teacher', 'student_train')
 
 @HOOKS.register_module()
 class TeacherQueryHook(Hook):
-    """Log how many samples each forward saw and what that cost (design.md §2).
+    """Log how many samples each forward saw and what that cost.
+
+    The cost is the compute accounting of docs/algorithm.md.
 
     Before training it measures ``F_t`` and ``F_s`` with fvcore: one sample's
     forward flops in eval mode, at the input size of the training pipeline.
@@ -122,7 +124,8 @@ class TeacherQueryHook(Hook):
         return dict(self._synced)
 
     def report(self, totals: Dict[str, int]) -> dict:
-        """The compute report of design.md §2 for ``totals``."""
+        """The compute report for ``totals``: the fields of
+        ``compute_report.json`` that docs/config_reference.md lists."""
         cost = self.cost
         total = cost.total(totals['student_scoring'], totals['teacher'],
                            totals['student_train'])

@@ -26,9 +26,9 @@ class ClassificationDistiller(BaseModel):
     - :class:`DeviceClsDataPreprocessor` (the default), or mmpretrain's
       ``ClsDataPreprocessor``: conventional KD. The teacher and the student's
       training step see all ``N`` clean samples.
-    - :class:`UNIXDataPreprocessor`: UNIX (design.md §1). The student scores
-      the batch in a no-grad forward, and the teacher and the student's
-      training step see only the ``k`` mixed samples that remain.
+    - :class:`UNIXDataPreprocessor`: UNIX (docs/algorithm.md). The student
+      scores the batch in a no-grad forward, and the teacher and the
+      student's training step see only the ``k`` mixed samples that remain.
 
     Everything runs inside :meth:`loss`, the only method besides the data
     preprocessor that MMEngine's DDP wrapper calls, so one process does
@@ -132,7 +132,8 @@ class ClassificationDistiller(BaseModel):
         self.sample_counts = dict(
             batch=0, student_scoring=0, teacher=0, student_train=0)
         #: ``(b,)`` batch positions of the last UNIX iteration's clean, most
-        #: uncertain samples (design.md §1 step 8); ``None`` under KD.
+        #: uncertain samples (step 8 in docs/algorithm.md); ``None`` under
+        #: KD.
         self.hard_positions = None
         self._flops_per_sample = {}
 

@@ -28,9 +28,9 @@ class MixedBatch:
         mask (Tensor, optional): ``(k,)`` weight of the mixed-in image,
             ``None`` for clean samples (conventional KD).
         ranks (Tensor, optional): ``(N,)`` batch positions sorted from most
-            to least uncertain (design.md §1 step 3).
+            to least uncertain (step 3 in docs/algorithm.md).
         num_clean (int): ``b``; ``ranks[:b]`` are the clean, most uncertain
-            samples (design.md §1 step 8).
+            samples (step 8 in docs/algorithm.md).
     """
     inputs: torch.Tensor
     labels_a: torch.Tensor
@@ -53,7 +53,7 @@ class MixedBatch:
         """``(k, num_classes)`` scores ``(1-m)·onehot(y_a) + m·onehot(y_b)``.
 
         With these, soft-target cross-entropy is exactly the mixed CE of
-        design.md §1 step 7.
+        step 7 of the training step in docs/algorithm.md.
         """
         one_hot_a = self._one_hot(self.labels_a, num_classes)
         if self.mask is None:
@@ -102,7 +102,7 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
 
     Note:
         With ``u`` the uncertainty, ``r = argsort(u, descending)`` and
-        ``j = 0..N-1`` the rank position (design.md §1 steps 2-6):
+        ``j = 0..N-1`` the rank position (steps 2-6 in docs/algorithm.md):
 
         .. math::
             m_j = \\sigma\\big(w (j/N - (2b-1)/(2N))\\big), \\quad
@@ -123,9 +123,10 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
         scorer (dict): Uncertainty scorer config, a registered
             ``BaseScorer``. Defaults to ``dict(type='EntropyScorer')``.
         compute_budget (float, optional): Instead of ``num_selected``, the
-            target compute ratio against KD (design.md §2, paper
-            convention); ``k/N`` is solved from fvcore's ``F_t``/``F_s`` at
-            the first batch by :meth:`apply_compute_budget`.
+            target compute ratio against KD (paper convention; see
+            "Compute budget: solving for k" in docs/algorithm.md); ``k/N``
+            is solved from fvcore's ``F_t``/``F_s`` at the first batch by
+            :meth:`apply_compute_budget`.
         **kwargs: Passed to :class:`DeviceClsDataPreprocessor` (``mean``,
             ``std``, ``num_classes``, ``train_augment``...).
             ``batch_augments`` is refused: UNIX is the batch mixup.

@@ -16,8 +16,9 @@ class ATLoss(nn.Module):
     Proposed in `Paying More Attention to Attention: Improving the
     Performance of Convolutional Neural Networks via Attention Transfer
     <https://arxiv.org/abs/1612.03928>`_, in the form of the CRD/RepDistiller
-    benchmark code. One of UNIX's optional feature losses (design.md §1,
-    step 7). The reference recipe uses ``loss_weight=1000``.
+    benchmark code. One of UNIX's optional feature losses (step 7 of the
+    training step in docs/algorithm.md). The reference recipe uses
+    ``loss_weight=1000``.
 
     Args:
         p (float): Exponent of the activations in the attention map. A

@@ -13,8 +13,8 @@ class KDLoss(nn.Module):
     r"""KL divergence from the teacher's to the student's softened softmax.
 
     Proposed in `Distilling the Knowledge in a Neural Network
-    <https://arxiv.org/abs/1503.02531>`_. This is the KD loss of UNIX
-    (design.md §1, step 7).
+    <https://arxiv.org/abs/1503.02531>`_. This is the KD loss of UNIX (step
+    7 of the training step in docs/algorithm.md).
 
     Args:
         temperature (float): Softmax temperature :math:`T`, positive.

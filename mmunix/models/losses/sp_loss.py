@@ -13,8 +13,8 @@ class SPLoss(nn.Module):
 
     Proposed in `Similarity-Preserving Knowledge Distillation
     <https://arxiv.org/abs/1907.09682>`_. One of UNIX's optional feature
-    losses (design.md §1, step 7). The reference recipe uses
-    ``loss_weight=3000``.
+    losses (step 7 of the training step in docs/algorithm.md). The reference
+    recipe uses ``loss_weight=3000``.
 
     Args:
         loss_weight (float): Factor on the loss. Defaults to 1.0.

@@ -1,7 +1,8 @@
 """The scorer interface of UNIX step 2, and the builder that checks configs.
 
 A scorer turns the student's logits into one uncertainty per sample; the data
-preprocessor ranks the batch by it (design.md §1, steps 2 and 3).
+preprocessor ranks the batch by it (steps 2 and 3 of the training step in
+docs/algorithm.md).
 """
 import inspect
 from typing import List, Union
@@ -12,7 +13,7 @@ from mmunix.registry import TASK_UTILS
 
 
 class BaseScorer:
-    """Base class of the uncertainty scorers (design.md §1, step 2).
+    """Base class of the uncertainty scorers (step 2 in docs/algorithm.md).
 
     Subclasses implement :meth:`score`; :meth:`__call__` checks the input and
     runs it without autograd. A score must stay on the logits' device and

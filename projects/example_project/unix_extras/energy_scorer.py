@@ -13,7 +13,8 @@ class EnergyScorer(BaseScorer):
 
     Proposed as an out-of-distribution score in `Energy-based
     Out-of-distribution Detection <https://arxiv.org/abs/2010.03759>`_. Here
-    it replaces the entropy of UNIX's step 2 (design.md §1).
+    it replaces the entropy in step 2 of UNIX's training step
+    (docs/algorithm.md).
 
     Args:
         temperature (float): :math:`T`, positive. Defaults to 1.0.

@@ -2,13 +2,14 @@
 # samples of each batch (32 per GPU, 256 in total).
 #
 # Loss weights: KD 0.5 at T=1 plus CE 0.5, not the CIFAR-100 reference recipe
-# (design.md §1: KD 1.0 at T=4, CE 0.0). ImageNet students are trained with
-# the label loss as well; these are the weights of the ImageNet KD baselines
-# of DKD (mdistiller's configs/imagenet/r34_r18/kd.yaml and r50_mv2/kd.yaml),
-# on this same 100-epoch schedule (lr 0.2 at batch 512 there, 0.1 at 256
-# here, so the same step per sample). Under UNIX the CE is the mixed CE of
-# design.md §1 step 7. A leaf config adds model.teacher, model.student and
-# model.teacher_ckpt.
+# (KD 1.0 at T=4, CE 0.0; see "The training step" in docs/algorithm.md).
+# ImageNet students are trained with the label loss as well; these are the
+# weights of the ImageNet KD baselines of DKD (mdistiller's
+# configs/imagenet/r34_r18/kd.yaml and r50_mv2/kd.yaml), on this same
+# 100-epoch schedule (lr 0.2 at batch 512 there, 0.1 at 256 here, so the same
+# step per sample). Under UNIX the CE is the mixed CE (step 7 of the
+# training step in docs/algorithm.md). A leaf config adds model.teacher,
+# model.student and model.teacher_ckpt.
 _base_ = [
     '../datasets/imagenet_bs32.py',
     '../schedules/imagenet_bs256.py',

@@ -7,7 +7,7 @@ from mmunix.utils import register_all_modules
 from mmunix.utils.runner_args import (add_runner_args, build_runner,
                                      check_work_dir, load_config,
                                      process_group)
-from mmunix.utils.user_errors import one_line_errors
+from mmunix.utils.user_errors import UserError, one_line_errors
 
 
 def parse_args():
@@ -34,8 +34,9 @@ def parse_args():
     parser.add_argument(
         '--overwrite',
         action='store_true',
-        help='start a new run even if the work dir holds one, deleting its '
-        'checkpoints, last_checkpoint and compute report first')
+        help='start a new run even if the work dir holds one; its '
+        'checkpoints, last_checkpoint, compute report and summary are '
+        'deleted once the new run is built, just before it trains')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -52,9 +53,9 @@ def apply_train_options(cfg, args) -> None:
 
     if args.amp:
         if get_device() == 'cpu':
-            raise SystemExit('--amp needs an accelerator (CUDA, NPU, MLU or '
-                             'MUSA); this machine has none. Train without '
-                             '--amp on the CPU.')
+            raise UserError('--amp needs an accelerator (CUDA, NPU, MLU or '
+                            'MUSA); this machine has none. Train without '
+                            '--amp on the CPU.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 

@@ -42,6 +42,11 @@ CIFAR_PICKLE_GLOBALS = frozenset([
 ])
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A global outside :data:`CIFAR_PICKLE_GLOBALS`: kept apart from the
+    errors of damaged files, as its message names what was refused."""
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles plain containers and NumPy arrays, nothing that runs code.
 
@@ -53,7 +58,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in CIFAR_PICKLE_GLOBALS:
-            raise pickle.UnpicklingError(
+            raise _RefusedGlobal(
                 f'{module}.{name} is not allowed in a CIFAR file, which may '
                 'hold only dicts, lists, strings, numbers, bytes and NumPy '
                 'arrays; unpickling it could run code')
@@ -65,16 +70,38 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def load_cifar_pickle(path: str):
-    """One file of the CIFAR python format, read without running code."""
+    """One file of the CIFAR python format, read without running code.
+
+    Raises:
+        pickle.UnpicklingError: The file asks for a global that is not
+            allowed, ends early, or is no pickle at all. Each message names
+            ``path``; the unpickler's own, e.g. "the STRING opcode argument
+            must be quoted" for random bytes, would not say what is wrong.
+    """
     with open(path, 'rb') as f:
         try:
             return _ArrayUnpickler(f, encoding='latin1').load()
-        except pickle.UnpicklingError as error:
+        except _RefusedGlobal as error:
             raise pickle.UnpicklingError(f'{path}: {error}') from None
         except EOFError:
             raise pickle.UnpicklingError(
                 f'{path}: the file ends before its pickle does (empty or '
                 'truncated)') from None
+        except OSError:
+            raise  # the disk failed, not the file's content
+        # Bytes that are no pickle make the unpickler fail with any of
+        # UnpicklingError, ValueError, OverflowError, UnicodeDecodeError,
+        # MemoryError (a huge length), TypeError (bad arguments to
+        # _reconstruct), ...: each says only what broke.
+        except Exception as error:
+            detail, name = str(error).strip(), type(error).__name__
+            if not detail:
+                detail = name
+            elif not isinstance(error, pickle.UnpicklingError):
+                detail = f'{name}: {detail}'
+            raise pickle.UnpicklingError(
+                f'{path} is not a readable CIFAR pickle (damaged, or not in '
+                f'the CIFAR python format): {detail}') from None
 
 
 def _label_array(labels):

@@ -1,8 +1,9 @@
 """MMEngine's Runner, refusing the checkpoints it would load wrongly."""
 import glob
+import os
 import os.path as osp
 import re
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
@@ -10,11 +11,16 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmunix.registry import RUNNERS
+from mmunix.utils.state_dict_mismatch import (DEFAULT_REVISE_KEYS,
+                                              checkpoint_state_dict,
+                                              describe_mismatch,
+                                              non_finite_tensors)
 
 #: How MMEngine's CheckpointHook names what it saves.
 CHECKPOINT_PATTERN = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
-#: What MMEngine's load_checkpoint strips from checkpoint keys by default.
-DEFAULT_REVISE_KEYS = [(r'^module.', '')]
+#: The default hooks of MMEngine's Runner, which it lets a None remove.
+MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
+                          'param_scheduler', 'checkpoint')
 
 
 class CheckpointMismatchError(ValueError):
@@ -38,9 +44,31 @@ class SafeRunner(Runner):
     - Auto-resume (``--resume`` without a path) also works where the work
       dir's ``last_checkpoint`` is empty, or names a file that is gone (a
       moved work dir): it then takes the newest checkpoint in the work dir.
+    - Any default hook set to None is left out, e.g.
+      ``default_hooks.teacher_eval=None``; MMEngine allows that only for
+      its own.
 
     ``default_runtime.py`` sets ``runner_type = 'SafeRunner'``.
     """
+
+    def register_default_hooks(self, hooks: Optional[dict] = None) -> None:
+        # MMEngine removes one of its own default hooks that is set to None
+        # but fails on an assertion for any other name; mmunix's default
+        # hooks (nan_guard, teacher_eval, run_summary) switch off alike.
+        if hooks is not None:
+            hooks = {
+                name: hook
+                for name, hook in hooks.items()
+                if hook is not None or name in MMENGINE_DEFAULT_HOOKS
+            }
+        super().register_default_hooks(hooks)
+
+    def dump_config(self) -> None:
+        # MMEngine dumps the config into the work dir when the Runner is
+        # built; a run refused afterwards (a checkpoint that does not fit)
+        # would have replaced the config copy of the run it found there.
+        # load_or_resume dumps it once the checkpoint is accepted.
+        self._config_dumped = False
 
     def load_or_resume(self) -> None:
         if not self._has_loaded and self._resume and self._load_from is None:
@@ -50,6 +78,20 @@ class SafeRunner(Runner):
                                  'checkpoint yet; training starts afresh')
                 self._resume = False
         super().load_or_resume()
+        if not self._resume and self.cfg.get('overwrite_work_dir'):
+            self._delete_earlier_run()
+        if not getattr(self, '_config_dumped', True):
+            self._config_dumped = True
+            super().dump_config()
+
+    def _delete_earlier_run(self) -> None:
+        """Delete the files of the run that ``--overwrite`` replaces, now
+        that the new run has been built and its checkpoint loaded."""
+        if self.rank != 0:
+            return
+        for path in run_files(self.work_dir):
+            os.remove(path)
+            self.logger.info(f'--overwrite: deleted {path}')
 
     def resume(self, filename: str, *args, **kwargs) -> None:
         checkpoint = _load_checkpoint(filename, map_location='cpu')
@@ -67,7 +109,7 @@ class SafeRunner(Runner):
                 'from it (a converted or exported checkpoint holds weights '
                 f'only). Start a new run from its weights with --cfg-options '
                 f'load_from={filename}, without --resume.')
-        self._check_model_matches(checkpoint, filename)
+        self._check_checkpoint(checkpoint, filename, strict=True)
         self._checked_checkpoint = filename
         try:
             super().resume(filename, *args, **kwargs)
@@ -78,6 +120,29 @@ class SafeRunner(Runner):
                 'with the optimizer settings the run started with') from None
         finally:
             self._checked_checkpoint = None
+        self._forget_best_checkpoints_elsewhere()
+
+    def _forget_best_checkpoints_elsewhere(self) -> None:
+        """Drop the resumed message hub's best checkpoints that lie outside
+        this work dir.
+
+        CheckpointHook removes the previous best checkpoint, whose path the
+        message hub carries: a run resumed from another work dir's (or a
+        copied) checkpoint would delete that other run's best checkpoint.
+        """
+        work_dir = osp.realpath(self.work_dir) + os.sep
+        info = self.message_hub.runtime_info
+        for key in [key for key in info if key.startswith('best_ckpt')]:
+            if osp.realpath(str(info[key])).startswith(work_dir):
+                continue
+            self.logger.warning(
+                f'--resume: the checkpoint names {info[key]} as the best so '
+                f'far, outside {self.work_dir}; it is left alone and the '
+                'best checkpoint starts afresh here')
+            # best_ckpt[_metric] and its score best_score[_metric].
+            for stale in (key, key.replace('best_ckpt', 'best_score', 1)):
+                info.pop(stale, None)
+                self.message_hub._resumed_keys.pop(stale, None)
 
     def load_checkpoint(self,
                         filename: str,
@@ -88,22 +153,32 @@ class SafeRunner(Runner):
         ``load_from_strict=False`` (or ``strict=False`` is passed)."""
         if strict is None:
             strict = self.cfg.get('load_from_strict', True)
-        if strict and filename != getattr(self, '_checked_checkpoint', None):
-            self._check_model_matches(
+        if filename != getattr(self, '_checked_checkpoint', None):
+            self._check_checkpoint(
                 _load_checkpoint(filename, map_location='cpu'), filename,
-                revise_keys)
+                strict, revise_keys)
         return super().load_checkpoint(filename, map_location, strict,
                                        revise_keys)
 
-    def _check_model_matches(self,
-                             checkpoint: dict,
-                             filename: str,
-                             revise_keys: list = DEFAULT_REVISE_KEYS) -> None:
+    def _check_checkpoint(self,
+                          checkpoint: dict,
+                          filename: str,
+                          strict: bool,
+                          revise_keys: list = DEFAULT_REVISE_KEYS) -> None:
+        """Refuse a checkpoint with NaN or Inf weights, and one that does
+        not fit the model where it must load strictly."""
+        state = checkpoint_state_dict(checkpoint, revise_keys)
+        broken = non_finite_tensors(state)
+        if broken:
+            raise CheckpointMismatchError(
+                f'checkpoint {filename} holds NaN or Inf in {len(broken)} '
+                f'tensor(s) (e.g. {", ".join(broken[:3])}): it was saved by '
+                'a run that diverged. Use an earlier checkpoint of that run')
+        if not strict:
+            return
         model = self.model.module if is_model_wrapper(
             self.model) else self.model
-        problem = describe_mismatch(
-            model.state_dict(), checkpoint_state_dict(checkpoint,
-                                                      revise_keys))
+        problem = describe_mismatch(model.state_dict(), state)
         if problem:
             hint = ('resume with a checkpoint of this model' if self._resume
                     else 'pass a checkpoint of this model, or set '
@@ -112,59 +187,6 @@ class SafeRunner(Runner):
             raise CheckpointMismatchError(
                 f'checkpoint {filename} does not match the model of '
                 f'{self.cfg.filename}: {problem}; {hint}')
-
-
-def checkpoint_state_dict(checkpoint: dict,
-                          revise_keys: list = DEFAULT_REVISE_KEYS) -> dict:
-    """The state dict of a checkpoint, keys revised as MMEngine revises
-    them when it loads one."""
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    revised = {}
-    for key, value in state_dict.items():
-        for pattern, replacement in revise_keys:
-            key = re.sub(pattern, replacement, key)
-        revised[key] = value
-    return revised
-
-
-def describe_mismatch(model_state: Dict, checkpoint_state: Dict) -> str:
-    """What keeps ``checkpoint_state`` from loading strictly into a model
-    with ``model_state``; empty if nothing does.
-
-    ``num_batches_tracked`` counters may be absent, as MMEngine allows.
-    """
-    missing = [
-        key for key in model_state if key not in checkpoint_state
-        and not key.endswith('num_batches_tracked')
-    ]
-    unexpected = [key for key in checkpoint_state if key not in model_state]
-    reshaped = [
-        f'{key} {tuple(checkpoint_state[key].shape)} vs '
-        f'{tuple(model_state[key].shape)}' for key in model_state
-        if key in checkpoint_state and hasattr(checkpoint_state[key], 'shape')
-        and checkpoint_state[key].shape != model_state[key].shape
-    ]
-    if not (missing or unexpected or reshaped):
-        return ''
-    parts = [
-        f'it holds {len(checkpoint_state)} tensors under '
-        f'{_prefixes(checkpoint_state)}, the model '
-        f'{len(model_state)} under {_prefixes(model_state)}'
-    ]
-    for label, keys in (('missing from it', missing),
-                        ('not in the model', unexpected),
-                        ('of another shape', reshaped)):
-        if keys:
-            parts.append(f'{len(keys)} {label} (e.g. '
-                         f'{", ".join(keys[:3])})')
-    return '; '.join(parts)
-
-
-def _prefixes(state: Dict) -> str:
-    """``'backbone.*, head.*'``: the top-level modules of a state dict."""
-    names = sorted({key.split('.')[0] for key in state})
-    return ', '.join(f'{name}.*' for name in names[:6]) + (
-        ', ...' if len(names) > 6 else '')
 
 
 def latest_checkpoint(work_dir: str) -> Optional[str]:
@@ -195,16 +217,16 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
 
 
 def run_files(work_dir: str) -> List[str]:
-    """The files in ``work_dir`` that a training run leaves behind:
-    ``last_checkpoint``, MMEngine's checkpoints (epoch, iteration and best
-    ones), ``compute_report.json`` and ``hard_samples/epoch_*.npy``."""
-    names = ['last_checkpoint', 'compute_report.json']
-    found = [
-        osp.join(work_dir, name) for name in names
-        if osp.isfile(osp.join(work_dir, name))
-    ]
-    found += _checkpoints(work_dir) + sorted(
+    """The files in ``work_dir`` that a training run leaves behind, the
+    checkpoints first: MMEngine's epoch, iteration and best checkpoints,
+    ``last_checkpoint``, ``compute_report.json``, the run summary and
+    ``hard_samples/epoch_*.npy``."""
+    found = _checkpoints(work_dir) + sorted(
         glob.glob(osp.join(glob.escape(work_dir), 'best_*.pth')))
+    for name in ('last_checkpoint', 'compute_report.json', 'summary.json',
+                 'summary.md'):
+        if osp.isfile(osp.join(work_dir, name)):
+            found.append(osp.join(work_dir, name))
     found += sorted(
         glob.glob(
             osp.join(glob.escape(work_dir), 'hard_samples', 'epoch_*.npy')))

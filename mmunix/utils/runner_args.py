@@ -11,7 +11,7 @@ from mmengine.config import Config, DictAction
 #: of its constructor, and MMEngine's config keywords.
 RUNNER_CONFIG_KEYS = frozenset({
     'compile', 'model_wrapper_cfg', 'runner_type', 'custom_imports',
-    'load_from_strict', '_base_', '_scope_'
+    'load_from_strict', 'overwrite_work_dir', '_base_', '_scope_'
 })
 
 
@@ -85,30 +85,48 @@ class WorkDirInUseError(FileExistsError):
 
 
 def check_work_dir(cfg: Config, overwrite: bool) -> None:
-    """Refuse to start a new run in a work dir that holds another run.
+    """Refuse a work dir that cannot be written, and a new run in a work dir
+    that holds another run.
 
     A resumed run continues its own files. A new one would overwrite the
-    old run's best checkpoint, ``last_checkpoint`` and compute report and
-    mix its own epochs with the old ones. With ``overwrite`` the old run's
-    files are deleted first (by the first process only).
+    old run's best checkpoint, ``last_checkpoint``, compute report and
+    summary and mix its own epochs with the old ones. ``overwrite`` sets
+    ``cfg.overwrite_work_dir``: :class:`~mmunix.engine.SafeRunner` deletes
+    those files once the new run is built and its checkpoint loaded, so a
+    new run refused for its config loses nothing.
     """
     from mmunix.engine.runner import run_files
 
+    _check_writable_folder(cfg.work_dir)
     if cfg.get('resume'):
         return
     found = run_files(cfg.work_dir)
     if not found:
         return
-    if not overwrite:
-        names = ', '.join(osp.basename(path) for path in found[:4])
-        more = f' and {len(found) - 4} more' if len(found) > 4 else ''
-        raise WorkDirInUseError(
-            f'work dir {cfg.work_dir} holds another run ({names}{more}); '
-            'continue it with --resume, train into a new --work-dir, or '
-            'pass --overwrite to delete those files and start again')
-    if os.environ.get('RANK', '0') == '0':
-        for path in found:
-            os.remove(path)
+    if overwrite:
+        cfg.overwrite_work_dir = True
+        return
+    names = ', '.join(osp.basename(path) for path in found[:4])
+    more = f' and {len(found) - 4} more' if len(found) > 4 else ''
+    raise WorkDirInUseError(
+        f'work dir {cfg.work_dir} holds another run ({names}{more}); '
+        'continue it with --resume, train into a new --work-dir, or '
+        'pass --overwrite to delete those files and start again')
+
+
+def _check_writable_folder(work_dir: str) -> None:
+    """Create ``work_dir`` if needed; refuse it if that fails or it cannot
+    be written, before anything is built."""
+    if osp.exists(work_dir) and not osp.isdir(work_dir):
+        raise NotADirectoryError(
+            f'--work-dir {work_dir} is a file; give a folder')
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+    except OSError as error:
+        raise OSError(f'--work-dir {work_dir} cannot be created: '
+                      f'{error.strerror}') from None
+    if not os.access(work_dir, os.W_OK):
+        raise PermissionError(f'--work-dir {work_dir} is not writable')
 
 
 def process_group(cfg: Config):

@@ -16,10 +16,12 @@ def check_input_file(path: str, name: str) -> None:
         raise UserError(f'{path}: {name} is a directory, not a file.')
 
 
-def check_output_file(path: str, inputs: Dict[str, str],
-                      overwrite: bool) -> None:
-    """Refuse an output ``path`` (DST) that would lose data or cannot be
-    written.
+def check_output_file(path: str,
+                      inputs: Dict[str, str],
+                      overwrite: bool,
+                      name: str = 'DST') -> None:
+    """Refuse an output ``path`` (the argument ``name``) that would lose
+    data or cannot be written.
 
     Args:
         path (str): The file to write (DST).
@@ -28,18 +30,24 @@ def check_output_file(path: str, inputs: Dict[str, str],
             hard link), even with ``overwrite``: the result would replace
             what it is made from.
         overwrite (bool): Whether an existing DST may be replaced.
+        name (str): The argument, as the messages name it: the converters'
+            ``'DST'`` (default, whose tools take ``--overwrite``), or e.g.
+            ``'--out'``.
     """
     if path.endswith(('/', os.sep)) or osp.isdir(path):
-        raise UserError(f'{path}: DST is a directory; give the path of the '
-                        'file to write.')
-    for name, source in inputs.items():
-        if osp.exists(path) and osp.samefile(path, source):
-            raise UserError(f'{path}: DST is the same file as {name} '
-                            f'({source}) and would replace it; give another '
-                            f'DST (even --overwrite never replaces {name}).')
+        raise UserError(f'{path}: {name} is a directory; give the path of '
+                        'the file to write.')
+    for input_name, source in inputs.items():
+        if osp.exists(path) and osp.exists(source) and osp.samefile(
+                path, source):
+            never = (f' (even --overwrite never replaces {input_name})'
+                     if name == 'DST' else '')
+            raise UserError(f'{path}: {name} is the same file as '
+                            f'{input_name} ({source}) and would replace it; '
+                            f'give another {name}{never}.')
     # lexists: a dangling symlink is replaced like a file.
     if osp.lexists(path) and not overwrite:
-        raise UserError(f'{path}: DST exists; pass --overwrite to replace '
+        raise UserError(f'{path}: {name} exists; pass --overwrite to replace '
                         'it.')
     # The folders DST needs are created on writing, which fails if a file
     # stands where one of them should be.
@@ -47,7 +55,7 @@ def check_output_file(path: str, inputs: Dict[str, str],
     while not osp.exists(folder):
         folder = osp.dirname(folder)
     if not osp.isdir(folder):
-        raise UserError(f'{path}: DST cannot be created: {folder} is a '
+        raise UserError(f'{path}: {name} cannot be created: {folder} is a '
                         'file, not a folder.')
 
 

@@ -357,3 +357,36 @@ def test_globals_beyond_those_of_arrays_are_refused(
         'only dicts, lists, strings, numbers, bytes and NumPy arrays; '
         'unpickling it could run code')
     assert not (tmp_path / 'pwned').exists()
+
+
+NOT_A_CIFAR_PICKLE = ('is not a readable CIFAR pickle (damaged, or not in '
+                      'the CIFAR python format): ')
+
+
+@pytest.mark.parametrize('content, detail', [
+    # Random bytes: the unpickler's own message names no file or format.
+    (np.random.default_rng(0).bytes(4096), "invalid load key, '_'."),
+    (b'airplane,automobile,bird\n', 'unpickling stack underflow'),
+    # The downloaded archive in place of the file extracted from it.
+    (b'\x1f\x8b\x08\x00' + bytes(60), "invalid load key, '\\x1f'."),
+    (b'\x80\x02\x82\x2a.', 'ValueError: unregistered extension code 42'),
+    (b'\x80\x03X\x02\x00\x00\x00\xff\xfe.',
+     "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position "
+     '0: invalid start byte'),
+    # A length field of 2**64 - 1 bytes.
+    (b'\x80\x05\x96' + b'\xff' * 8 + b'.',
+     "OverflowError: BYTEARRAY8 exceeds system's maximum size of "),
+    # An allowed global, called with arguments it cannot take.
+    (b'\x80\x02cnumpy.core.multiarray\n_reconstruct\n)R.',
+     'TypeError: _reconstruct() takes exactly 3 arguments (0 given)'),
+], ids=['random', 'text', 'gzip', 'extension', 'utf8', 'length', 'call'])
+def test_a_file_that_is_no_pickle_is_named_as_such(own_root, content,
+                                                   detail):
+    path = os.path.join(own_root, 'cifar-100-python', 'train')
+    with open(path, 'wb') as f:
+        f.write(content)
+    with pytest.raises(pickle.UnpicklingError) as err:
+        CIFAR100(data_root=own_root, split='train', check_md5=False)
+    assert str(err.value).startswith(f'{path} {NOT_A_CIFAR_PICKLE}{detail}')
+    assert '\n' not in str(err.value)
+

@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+import torch
 
 from mmunix.engine import CheckpointMismatchError, SafeRunner
 from mmunix.engine.runner import latest_checkpoint
@@ -104,3 +105,77 @@ def test_newest_is_the_highest_number_iteration_checkpoints_last(tmp_path):
 def test_auto_resume_in_an_empty_work_dir_starts_afresh(tmp_path, cifar_root):
     runner = train_in_process(R56, tmp_path, cifar_root, resume=True)
     assert runner.iter == 8
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path, cifar_root,
+                                                  teacher_ckpt):
+    state = torch.load(teacher_ckpt, weights_only=True)['state_dict']
+    state['backbone.conv1.weight'][0, 0, 0, 0] = float('nan')
+    diverged = tmp_path / 'diverged.pth'
+    torch.save({'state_dict': state}, diverged)
+    for strict in (True, False):
+        with pytest.raises(
+                CheckpointMismatchError,
+                match=f'checkpoint {diverged} holds NaN or Inf in 1 '
+                r'tensor\(s\) \(e.g. backbone.conv1.weight\): it was saved '
+                'by a run that diverged'):
+            train_in_process(R56, tmp_path / str(strict), cifar_root,
+                             load_from=str(diverged), load_from_strict=strict)
+
+
+def test_a_refused_resume_leaves_the_work_dir_as_it_was(
+        tmp_path, cifar_root, r56_run):
+    work_dir = tmp_path / 'run'
+    shutil.copytree(r56_run, work_dir)
+    before = {p.name: p.read_bytes() for p in work_dir.iterdir()
+              if p.is_file()}
+    with pytest.raises(CheckpointMismatchError):
+        train_in_process(R110, work_dir, cifar_root, resume=True,
+                         load_from=str(work_dir / 'epoch_1.pth'))
+    after = {p.name: p.read_bytes() for p in work_dir.iterdir()
+             if p.is_file()}
+    assert after == before  # no resnet110 config copy either
+
+
+def test_overwrite_deletes_the_old_run_only_once_the_new_one_is_built(
+        tmp_path, cifar_root, r56_run):
+    work_dir = tmp_path / 'run'
+    shutil.copytree(r56_run, work_dir)
+    old = (work_dir / 'epoch_1.pth').read_bytes()
+    with pytest.raises(FileNotFoundError):
+        train_in_process(R56, work_dir, cifar_root, overwrite_work_dir=True,
+                         load_from=str(tmp_path / 'missing.pth'))
+    assert (work_dir / 'epoch_1.pth').read_bytes() == old
+
+    train_in_process(R56, work_dir, cifar_root, overwrite_work_dir=True,
+                     **{'randomness.seed': 1, **EPOCH_CHECKPOINTS})
+    assert (work_dir / 'epoch_1.pth').read_bytes() != old
+
+
+def test_resuming_another_work_dirs_checkpoint_keeps_its_best(
+        tmp_path, cifar_root):
+    # A best checkpoint needs validation; rule 'less' makes every epoch a
+    # new best, so the resumed run replaces its best once.
+    settings = {
+        'val_cfg': dict(),
+        'val_dataloader': dict(
+            batch_size=4, num_workers=0,
+            dataset=dict(type='CIFAR100', data_root=cifar_root,
+                         split='test', check_md5=False,
+                         pipeline=[dict(type='PackInputs')]),
+            sampler=dict(type='DefaultSampler', shuffle=False)),
+        'val_evaluator': dict(type='Accuracy', topk=(1, )),
+        'default_hooks.checkpoint': dict(
+            type='CheckpointHook', interval=1, save_best='accuracy/top1',
+            rule='less'),
+    }
+    first, second = tmp_path / 'first', tmp_path / 'second'
+    train_in_process(R56, first, cifar_root, **settings)
+    best = first / 'best_accuracy_top1_epoch_1.pth'
+    assert best.is_file()
+
+    train_in_process(R56, second, cifar_root, resume=True,
+                     load_from=str(first / 'epoch_1.pth'),
+                     **{'train_cfg.max_epochs': 2, **settings})
+    assert best.is_file()
+    assert (second / 'best_accuracy_top1_epoch_2.pth').is_file()

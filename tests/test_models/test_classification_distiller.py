@@ -193,6 +193,19 @@ def test_hard_label_ce_is_refused_naming_the_key():
         distiller(ce_loss=dict(type='CrossEntropyLoss', loss_weight=1.))
 
 
+def teacher_ckpt_error(path) -> str:
+    """The message of the error that ``path`` as teacher_ckpt raises."""
+    with pytest.raises(RuntimeError) as err:
+        distiller(teacher_ckpt=str(path))
+    return str(err.value)
+
+
+def mismatch_of(path) -> str:
+    """How the message of a teacher_ckpt that does not fit begins."""
+    return (f"model.teacher_ckpt='{path}' does not match model.teacher "
+            '(CIFARResNet backbone): ')
+
+
 def test_teacher_checkpoint_loads_strictly(tmp_path):
     teacher = MODELS.build(classifier('resnet14'))
     good = tmp_path / 'teacher.pth'
@@ -208,13 +221,15 @@ def test_teacher_checkpoint_loads_strictly(tmp_path):
     wrong = tmp_path / 'wrong.pth'
     torch.save({'state_dict': MODELS.build(classifier('resnet8')).state_dict()},
                wrong)
-    with pytest.raises(RuntimeError) as err:
-        distiller(teacher_ckpt=str(wrong))
-    message = str(err.value)
-    assert f"model.teacher_ckpt='{wrong}' does not match model.teacher" in \
-        message
-    assert 'missing keys in source state_dict' in message
-    assert 'backbone.layer1.1.conv1.weight' in message
+    # One line that sums the keys up, not PyTorch's list of every key.
+    assert teacher_ckpt_error(wrong) == mismatch_of(wrong) + (
+        'it holds 56 tensors under backbone.*, head.*, the model 92 under '
+        'backbone.*, head.*; 30 missing from it (e.g. '
+        'backbone.layer1.1.conv1.weight, backbone.layer1.1.bn1.weight, '
+        'backbone.layer1.1.bn1.bias); point model.teacher_ckpt at the '
+        'checkpoint of a teacher of this architecture and number of classes '
+        '(a community checkpoint: convert it with '
+        'tools/model_converters/community_to_mmunix.py)')
 
     with pytest.raises(FileNotFoundError,
                        match=r"model\.teacher_ckpt='.*nope\.pth' does not "
@@ -227,6 +242,76 @@ def test_teacher_checkpoint_loads_strictly(tmp_path):
                        match=r"model\.teacher_ckpt='.*truncated\.pth': .* is "
                        'not a readable torch checkpoint'):
         distiller(teacher_ckpt=str(truncated))
+
+
+def test_a_distillation_checkpoint_as_teacher_ckpt_is_named_as_such(
+        tmp_path):
+    run = distiller()
+    path = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': run.state_dict()}, path)
+    assert teacher_ckpt_error(path) == mismatch_of(path) + (
+        'it is the checkpoint of a distillation run (56 tensors under '
+        'student.*, 92 under teacher.*), not of a teacher; point '
+        "model.teacher_ckpt at the teacher's own checkpoint, or "
+        'extract the teacher.* tensors, which fit model.teacher, into a '
+        "checkpoint of their own without the 'teacher.' prefix (docs/faq.md "
+        'shows how)')
+
+    # What the message suggests works.
+    teacher = {
+        key[len('teacher.'):]: value
+        for key, value in run.state_dict().items()
+        if key.startswith('teacher.')
+    }
+    torch.save({'state_dict': teacher}, tmp_path / 'teacher.pth')
+    model = distiller(teacher_ckpt=str(tmp_path / 'teacher.pth'))
+    for key, value in teacher.items():
+        assert torch.equal(model.teacher.state_dict()[key], value)
+
+
+def test_a_distillation_checkpoint_of_another_teacher_says_both(tmp_path):
+    # The distiller of a run is what a wrong teacher_ckpt often is; its
+    # teacher may still be of another architecture (here resnet20).
+    path = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': distiller(
+        teacher=classifier('resnet20')).state_dict()}, path)
+    message = teacher_ckpt_error(path)
+    assert message.startswith(mismatch_of(path) + (
+        'it is the checkpoint of a distillation run '
+        '(56 tensors under student.*, 128 under teacher.*), not of a '
+        'teacher, and its teacher.* tensors do not fit model.teacher '
+        'either: it holds 128 tensors under backbone.*, head.*, the model 92 '
+        'under backbone.*, head.*; 36 not in the model (e.g. '))
+    assert message.endswith(
+        '; point model.teacher_ckpt at the checkpoint of a teacher of this '
+        'architecture and number of classes')
+    assert '\n' not in message and len(message) < 1000
+
+
+@pytest.mark.parametrize('content, holds', [([1, 2], 'list'),
+                                            ({'state_dict': torch.zeros(2)},
+                                             'Tensor')])
+def test_a_teacher_ckpt_without_a_state_dict_says_what_it_holds(
+        tmp_path, content, holds):
+    path = tmp_path / 'odd.pth'
+    torch.save(content, path)
+    assert teacher_ckpt_error(path) == mismatch_of(path) + (
+        f'it holds a {holds}, not a state dict; pass a checkpoint saved by '
+        'an mmunix or mmpretrain run of the teacher')
+
+
+def test_a_teacher_ckpt_with_nan_weights_is_refused(tmp_path):
+    teacher = MODELS.build(classifier('resnet14'))
+    state = teacher.state_dict()
+    state['head.fc.bias'][3] = float('inf')
+    path = tmp_path / 'diverged.pth'
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(ValueError) as err:
+        distiller(teacher_ckpt=str(path))
+    assert str(err.value) == (
+        f"model.teacher_ckpt='{path}' holds NaN or Inf in 1 tensor(s) (e.g. "
+        'head.fc.bias): it was saved by a teacher run that diverged; use an '
+        'earlier checkpoint of that run')
 
 
 def test_predict_and_tensor_use_the_student():

@@ -12,8 +12,8 @@ from mmunix.utils.runner_args import (WorkDirInUseError, check_option_keys,
                                      check_work_dir)
 from mmunix.utils.user_errors import one_line, one_line_errors
 
-from conftest import (PYTHON, REPO_ROOT, assert_ok, run_tool,
-                      tiny_run_options)
+from conftest import (PYTHON, REPO_ROOT, assert_ok, run_script_in_process,
+                      run_tool, tiny_run_options)
 
 TEACHER = 'configs/teachers/resnet56_cifar100.py'
 DEBUG_HINT = ' (--debug shows the traceback)'
@@ -52,7 +52,8 @@ def test_a_new_run_into_a_used_work_dir_needs_overwrite(tmp_path,
 
     assert one_line_error(refused) == (
         f'train.py: error: work dir {tmp_path} holds another run '
-        '(last_checkpoint, epoch_1.pth, best_accuracy_top1_epoch_1.pth); '
+        '(epoch_1.pth, best_accuracy_top1_epoch_1.pth, last_checkpoint, '
+        'summary.json and 1 more); '
         'continue it with --resume, train into a new --work-dir, or pass '
         '--overwrite to delete those files and start again' + DEBUG_HINT)
     assert snapshot(tmp_path) == before
@@ -154,3 +155,46 @@ def test_unexpected_errors_and_debug_keep_their_traceback(tmp_path):
 ])
 def test_a_message_of_several_lines_is_joined_into_one(message, line):
     assert one_line(message) == line
+
+
+@pytest.mark.parametrize('where, message', [
+    ('afile', '--work-dir {path} is a file; give a folder'),
+    ('afile/sub', '--work-dir {path} cannot be created: Not a directory'),
+])
+def test_a_work_dir_that_cannot_be_one_is_named(tmp_path, where, message):
+    (tmp_path / 'afile').write_text('not a folder')
+    path = tmp_path / where
+    with pytest.raises(SystemExit) as exit_info:
+        with one_line_errors('train.py'):
+            check_work_dir(Config(dict(work_dir=str(path))), overwrite=False)
+    assert exit_info.value.code == (
+        'train.py: error: ' + message.format(path=path) + DEBUG_HINT)
+
+
+@pytest.mark.parametrize('out, message', [
+    ('metrics.txt', '--out {out}: the metrics are written as JSON, YAML or '
+     'pickle; end the name with one of .json, .yaml, .yml, .pkl, .pickle.'),
+    ('model.pkl', '{out}: --out is the same file as the checkpoint '
+     '({checkpoint}) and would replace it; give another --out.'),
+])
+def test_test_py_checks_out_before_testing(tmp_path, monkeypatch, out,
+                                           message):
+    checkpoint = tmp_path / 'model.pkl'
+    checkpoint.write_bytes(b'weights')
+    out = tmp_path / out
+    refused = run_script_in_process(
+        monkeypatch, f'{REPO_ROOT}/tools/test.py', TEACHER, checkpoint,
+        '--out', out)
+    assert refused == 'test.py: error: ' + message.format(
+        out=out, checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == b'weights'
+
+
+def test_amp_on_the_cpu_is_a_one_line_error(tmp_path, monkeypatch):
+    refused = run_script_in_process(
+        monkeypatch, f'{REPO_ROOT}/tools/train.py', TEACHER, '--amp',
+        '--work-dir', tmp_path)
+    assert refused == (
+        'train.py: error: --amp needs an accelerator (CUDA, NPU, MLU or '
+        'MUSA); this machine has none. Train without --amp on the CPU.')
+    assert os.listdir(tmp_path) == []

@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
+from mmengine.hooks import Hook
 
 from mmunix.engine import AtomicLocalBackend
 from mmunix.utils.atomic_save import (DiskFullError, save_atomically,
@@ -83,3 +84,94 @@ def test_mmengine_writes_local_checkpoints_through_the_atomic_backend(
     checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
     assert checkpoint['meta']['epoch'] == 1
     assert leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and restore it afterwards."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize('mask, mode', [(0o022, 0o644), (0o077, 0o600),
+                                        (0o002, 0o664)])
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path, umask, mask,
+                                                  mode):
+    # mkstemp's 0600 would hide checkpoints from other users and containers.
+    umask(mask)
+    text, checkpoint = tmp_path / 'report.json', tmp_path / 'epoch_1.pth'
+    write_atomically(str(text), '{}')
+    save_atomically({'weights': torch.zeros(2)}, str(checkpoint))
+    for path in (text, checkpoint):
+        assert os.stat(path).st_mode & 0o7777 == mode
+    plain = tmp_path / 'plain.txt'
+    with open(plain, 'w'):
+        pass
+    assert os.stat(plain).st_mode & 0o7777 == mode
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path, umask):
+    # As open(path, 'w') would: a chmod the user made survives a rewrite.
+    umask(0o022)
+    path = tmp_path / 'last_checkpoint'
+    path.write_text('epoch_1.pth')
+    os.chmod(path, 0o640)
+    write_atomically(str(path), 'epoch_2.pth')
+    assert os.stat(path).st_mode & 0o7777 == 0o640
+    assert path.read_text() == 'epoch_2.pth'
+    assert leftovers(tmp_path) == []
+
+
+def test_the_umask_is_never_changed_while_writing(tmp_path, umask,
+                                                  monkeypatch):
+    # Changing it, even briefly, would affect files other threads create.
+    umask(0o027)
+
+    def refuse(mask):
+        raise AssertionError(f'os.umask({mask:#o}) was called')
+
+    monkeypatch.setattr(os, 'umask', refuse)
+    write_atomically(str(tmp_path / 'a.json'), '{}')
+    monkeypatch.undo()
+    assert os.stat(tmp_path / 'a.json').st_mode & 0o7777 == 0o640
+
+
+class FailingSaveAt(Hook):
+    """Fails the checkpoint save of one epoch, as a full disk would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if checkpoint['meta']['epoch'] == self.epoch:
+            raise DiskFullError(28, 'the disk is full (simulated)')
+
+
+def test_a_failed_save_keeps_the_checkpoint_it_would_replace(
+        tmp_path, cifar_root):
+    keep_one = {
+        'train_cfg.max_epochs': 2,
+        'default_hooks.checkpoint':
+        dict(type='CheckpointHook', interval=1, max_keep_ckpts=1,
+             save_best=None),
+    }
+    with pytest.raises(DiskFullError):
+        train_in_process('configs/teachers/resnet56_cifar100.py', tmp_path,
+                         cifar_root, hooks=[FailingSaveAt(2)], **keep_one)
+    # MMEngine's own hook deletes epoch_1.pth before saving epoch 2.
+    assert (tmp_path / 'epoch_1.pth').is_file()
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'epoch_1.pth')
+
+    runner = train_in_process('configs/teachers/resnet56_cifar100.py',
+                              tmp_path / 'ok', cifar_root, **keep_one)
+    hook, = [h for h in runner.hooks if type(h).__name__ == 'CheckpointHook']
+    assert type(hook).__module__ == 'mmunix.engine.hooks.checkpoint_hook'
+    assert sorted(p.name for p in (tmp_path / 'ok').glob('*.pth')) == [
+        'epoch_2.pth'
+    ]
+    assert (tmp_path / 'ok' / 'last_checkpoint').read_text() == str(
+        tmp_path / 'ok' / 'epoch_2.pth')
+    assert leftovers(tmp_path / 'ok') == []

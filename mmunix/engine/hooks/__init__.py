@@ -1,3 +1,4 @@
+from .checkpoint_hook import CheckpointHook
 from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
 from .hard_sample_hook import HardSampleHook
 from .host_sync_check_hook import HostSyncCheckHook
@@ -5,6 +6,7 @@ from .non_finite_guard_hook import NonFiniteGuardHook, NonFiniteTrainingError
 from .teacher_query_hook import TeacherQueryHook
 
 __all__ = [
-    'DeferredRuntimeInfoHook', 'HardSampleHook', 'HostSyncCheckHook',
-    'NonFiniteGuardHook', 'NonFiniteTrainingError', 'TeacherQueryHook'
+    'CheckpointHook', 'DeferredRuntimeInfoHook', 'HardSampleHook',
+    'HostSyncCheckHook', 'NonFiniteGuardHook', 'NonFiniteTrainingError',
+    'TeacherQueryHook'
 ]

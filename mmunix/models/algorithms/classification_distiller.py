@@ -4,7 +4,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import (_load_checkpoint,
+                                        _load_checkpoint_to_model)
 from torch import nn
 
 from mmunix.engine import UnreadableCheckpointError
@@ -15,6 +16,13 @@ from mmunix.registry import MODELS
 from mmunix.utils import model_config
 from mmunix.utils.complexity import measure_complexity
 from mmunix.utils.compute_cost import ComputeCost
+from mmunix.utils.state_dict_mismatch import (checkpoint_state_dict,
+                                              describe_mismatch,
+                                              non_finite_tensors)
+
+#: Where a ClassificationDistiller's state dict keeps its two classifiers.
+DISTILLER_PREFIXES = ('student.', 'teacher.')
+
 
 @MODELS.register_module()
 class ClassificationDistiller(BaseModel):
@@ -148,12 +156,8 @@ class ClassificationDistiller(BaseModel):
                            'benchmarks, useless for distillation).')
             return
         try:
-            load_checkpoint(
-                self.teacher,
-                checkpoint,
-                map_location='cpu',
-                strict=True,
-                logger=logger)
+            loaded = _load_checkpoint(
+                checkpoint, map_location='cpu', logger=logger)
         except FileNotFoundError as error:
             raise FileNotFoundError(
                 f'model.teacher_ckpt={checkpoint!r} does not exist. Train the '
@@ -163,11 +167,27 @@ class ClassificationDistiller(BaseModel):
         except UnreadableCheckpointError as error:
             raise UnreadableCheckpointError(
                 f'model.teacher_ckpt={checkpoint!r}: {error}') from error
-        except RuntimeError as error:
-            raise RuntimeError(
-                f'model.teacher_ckpt={checkpoint!r} does not match '
-                f'model.teacher ({type(self.teacher.backbone).__name__} '
-                f'backbone):\n{error}') from error
+        mismatch = (f'model.teacher_ckpt={checkpoint!r} does not match '
+                    'model.teacher '
+                    f'({type(self.teacher.backbone).__name__} backbone):')
+        # Checked before loading: PyTorch's strict-loading error lists every
+        # key, kilobytes of them for a checkpoint of another network. The
+        # two halves of MMEngine's load_checkpoint read the file only once.
+        problem = teacher_mismatch(self.teacher.state_dict(), loaded)
+        if problem:
+            raise RuntimeError(f'{mismatch} {problem}')
+        broken = non_finite_tensors(checkpoint_state_dict(loaded))
+        if broken:
+            raise ValueError(
+                f'model.teacher_ckpt={checkpoint!r} holds NaN or Inf in '
+                f'{len(broken)} tensor(s) (e.g. {", ".join(broken[:3])}): it '
+                'was saved by a teacher run that diverged; use an earlier '
+                'checkpoint of that run')
+        try:
+            _load_checkpoint_to_model(
+                self.teacher, loaded, strict=True, logger=logger)
+        except RuntimeError as error:  # e.g. a number where a tensor goes
+            raise RuntimeError(f'{mismatch}\n{error}') from error
         # Runner.init_weights would re-initialise the loaded teacher.
         self.teacher._is_init = True
 
@@ -312,3 +332,48 @@ def _classify(classifier: nn.Module, inputs: torch.Tensor,
     neck_out = classifier.neck(feats) if classifier.with_neck else feats
     logits = classifier.head(neck_out)
     return (feats if need_features else None), logits
+
+
+def teacher_mismatch(teacher_state: dict, checkpoint) -> str:
+    """Why ``checkpoint`` does not load strictly into a teacher with
+    ``teacher_state``, in one line that ends with the fix; empty if it does.
+
+    A checkpoint of a distillation run, whose keys start with ``student.``
+    and ``teacher.``, is named as such: its key lists alone would not tell
+    the user that the teacher is inside it.
+    """
+    state = checkpoint
+    if isinstance(checkpoint, dict):
+        state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, dict):
+        return (f'it holds a {type(state).__name__}, not a state dict; '
+                'pass a checkpoint saved by an mmunix or mmpretrain run of '
+                'the teacher')
+    state = checkpoint_state_dict(state)
+    fix = ('point model.teacher_ckpt at the checkpoint of a teacher of this '
+           'architecture and number of classes')
+    if not any(key.startswith(DISTILLER_PREFIXES) for key in state) or any(
+            key.startswith(DISTILLER_PREFIXES) for key in teacher_state):
+        problem = describe_mismatch(teacher_state, state)
+        return problem and (
+            f'{problem}; {fix} (a community checkpoint: convert it with '
+            'tools/model_converters/community_to_mmunix.py)')
+    counts = [sum(key.startswith(prefix) for key in state)
+              for prefix in DISTILLER_PREFIXES]
+    intro = (f'it is the checkpoint of a distillation run ({counts[0]} '
+             f'tensors under student.*, {counts[1] or "none"} under '
+             'teacher.*), not of a teacher')
+    teacher = {
+        key[len('teacher.'):]: value
+        for key, value in state.items() if key.startswith('teacher.')
+    }
+    if not teacher:
+        return f'{intro}; {fix}'
+    problem = describe_mismatch(teacher_state, teacher)
+    if problem:
+        return (f'{intro}, and its teacher.* tensors do not fit '
+                f'model.teacher either: {problem}; {fix}')
+    return (f"{intro}; point model.teacher_ckpt at the teacher's own "
+            'checkpoint, or extract the teacher.* tensors, which fit '
+            "model.teacher, into a checkpoint of their own without the "
+            "'teacher.' prefix (docs/faq.md shows how)")

@@ -22,6 +22,13 @@ default_hooks = dict(
     # Stops a run whose losses or weights become NaN or Inf before a
     # checkpoint stores them; on_non_finite='skip' drops such steps instead.
     nan_guard=dict(type='NonFiniteGuardHook'),
+    # Distillation runs: scores the teacher on the validation set before the
+    # first iteration (set student_baseline_top1 to be warned of a teacher
+    # weaker than the student alone). Does nothing for models without one.
+    teacher_eval=dict(type='TeacherEvalHook'),
+    # Writes summary.json and summary.md (best top-1, teacher top-1,
+    # samples, compute, wall time) to the work dir at the end.
+    run_summary=dict(type='RunSummaryHook'),
 )
 
 env_cfg = dict(

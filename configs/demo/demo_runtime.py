@@ -1,7 +1,7 @@
-# The runtime of every demo run: mmunix's default, seeded, logging often
-# enough to show progress, keeping only the last checkpoint.
+# The runtime of every demo run: mmunix's default, seeded, keeping only the
+# final checkpoint.
 _base_ = ['../_base_/default_runtime.py']
 default_hooks = dict(
-    logger=dict(interval=11),
-    checkpoint=dict(interval=3, max_keep_ckpts=1, save_best=None))
+    logger=dict(interval=10),
+    checkpoint=dict(interval=100, max_keep_ckpts=1, save_best=None))
 randomness = dict(seed=0)

@@ -10,6 +10,9 @@ from mmunix.registry import DATASETS
 
 NUM_DIGITS = 1797
 IMAGE_SIZE = 32
+#: Sizes whose bilinear weights from 8 pixels are multiples of 1/8: the
+#: conversion is exact in float64, hence the same on every machine.
+IMAGE_SIZES = (8, 16, 32)
 _SOURCE_SIZE = 8
 _SOURCE_MAX = 16  # pixel values of the source images are integers 0..16
 
@@ -19,7 +22,8 @@ def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
 
     Pixel centres are aligned as in PIL, OpenCV and
     ``torch.nn.functional.interpolate(align_corners=False)``, and the border
-    pixels are repeated. For 8 -> 32 every weight is a multiple of 1/8.
+    pixels are repeated. For 8 -> 16 or 32 every weight is a multiple of
+    1/8, and 8 -> 8 is the identity.
     """
     centres = (np.arange(size_out) + 0.5) * size_in / size_out - 0.5
     centres = np.clip(centres, 0, size_in - 1)
@@ -46,13 +50,13 @@ def _import_sklearn():
     return load_digits, train_test_split
 
 
-@functools.lru_cache(maxsize=1)
-def _digits_32x32() -> Tuple[np.ndarray, np.ndarray]:
-    """All 1,797 digits, converted once per process.
+@functools.lru_cache(maxsize=len(IMAGE_SIZES))
+def _digits(size: int = IMAGE_SIZE) -> Tuple[np.ndarray, np.ndarray]:
+    """All 1,797 digits at ``size`` x ``size``, converted once per process.
 
     Returns:
-        tuple: Read-only images ``(1797, 32, 32, 3)`` uint8 in 0..255 and
-        labels ``(1797,)`` int64 in 0..9, in scikit-learn's order.
+        tuple: Read-only images ``(1797, size, size, 3)`` uint8 in 0..255
+        and labels ``(1797,)`` int64 in 0..9, in scikit-learn's order.
     """
     load_digits, _ = _import_sklearn()
     digits = load_digits()
@@ -60,8 +64,8 @@ def _digits_32x32() -> Tuple[np.ndarray, np.ndarray]:
     # once. The weights are multiples of 1/8 and the pixels are integers, so
     # every intermediate value is exact in float64: the result cannot depend
     # on the BLAS, the CPU or the summation order.
-    weights = _bilinear_matrix(_SOURCE_SIZE, IMAGE_SIZE)
-    resized = weights @ digits.images @ weights.T  # (N, 32, 32)
+    weights = _bilinear_matrix(_SOURCE_SIZE, size)
+    resized = weights @ digits.images @ weights.T  # (N, size, size)
     gray = np.rint(resized * (255 / _SOURCE_MAX)).astype(np.uint8)
     imgs = np.repeat(gray[..., None], 3, axis=-1)
     labels = digits.target.astype(np.int64)
@@ -75,7 +79,7 @@ def _split_indices(test_size: Union[float, int],
                    seed: int) -> Dict[str, np.ndarray]:
     """Stratified source indices of the train and test splits."""
     _, train_test_split = _import_sklearn()
-    _, labels = _digits_32x32()
+    _, labels = _digits()
     train, test = train_test_split(
         np.arange(NUM_DIGITS),
         test_size=test_size,
@@ -96,12 +100,14 @@ class Digits(BaseDataset):
     scikit-learn's :func:`sklearn.datasets.load_digits`: 1,797 grey 8x8
     images of the digits 0..9, about 180 per class, with pixel values 0..16.
 
-    Each image is resized bilinearly to 32x32, scaled to uint8 0..255 and
-    repeated over three channels, so CIFAR models and pipelines
-    (``RandomCrop(32, padding=4)``, ``RandomFlip``, ``PackInputs``) run
-    unchanged. A data item is ``{'img': (32, 32, 3) uint8 ndarray (HWC),
-    'gt_label': int, 'source_index': int}``; ``source_index`` is the image's
-    index in ``load_digits()``.
+    Each image is resized bilinearly to ``image_size`` (32x32 by default),
+    scaled to uint8 0..255 and repeated over three channels, so CIFAR models
+    and pipelines (``RandomCrop(32, padding=4)``, ``RandomFlip``,
+    ``PackInputs``) run unchanged. A data item is ``{'img': (S, S, 3) uint8
+    ndarray (HWC), 'gt_label': int, 'source_index': int}`` with
+    ``S = image_size``; ``source_index`` is the image's index in
+    ``load_digits()``. A smaller size trains the CIFAR networks many times
+    faster: their cost grows with the number of pixels.
 
     The split is stratified, made by scikit-learn's ``train_test_split`` with
     ``random_state=seed``, so the same arguments give the same data on every
@@ -115,6 +121,8 @@ class Digits(BaseDataset):
         test_size (float | int): Fraction of the 1,797 images (in ``(0, 1)``)
             or number of images that go to the test split. Defaults to 0.25.
         seed (int): Seed of the split. Defaults to 0.
+        image_size (int): Side of the images, one of 8 (the source's), 16
+            or 32. Defaults to 32.
         **kwargs: Passed to mmpretrain's :class:`BaseDataset` (``pipeline``,
             ``test_mode``, ``indices``, ...). ``data_root`` is accepted and
             not used.
@@ -133,6 +141,7 @@ class Digits(BaseDataset):
                  split: str = 'train',
                  test_size: Union[float, int] = 0.25,
                  seed: int = 0,
+                 image_size: int = IMAGE_SIZE,
                  **kwargs):
         if split not in self.SPLITS:
             raise ValueError(f'Digits: split={split!r} is not one of '
@@ -141,9 +150,13 @@ class Digits(BaseDataset):
         if isinstance(seed, bool) or not isinstance(seed, Integral):
             raise ValueError(f'Digits: seed={seed!r} must be an int, so that '
                              'the split is reproducible.')
+        if image_size not in IMAGE_SIZES:
+            raise ValueError(f'Digits: image_size={image_size!r} must be one '
+                             f'of {IMAGE_SIZES}.')
         self.split = split
         self.test_size = test_size
         self.seed = seed
+        self.image_size = image_size
         super().__init__(ann_file='', **kwargs)
 
     @staticmethod
@@ -167,7 +180,7 @@ class Digits(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         """Take this split's images and labels from the cached conversion."""
-        all_imgs, all_labels = _digits_32x32()
+        all_imgs, all_labels = _digits(self.image_size)
         source_indices = _split_indices(self.test_size, self.seed)[self.split]
         imgs = all_imgs[source_indices]  # a copy: the cache stays intact
         return [{
@@ -182,4 +195,5 @@ class Digits(BaseDataset):
             f'Split: \t{self.split}',
             f'Test size: \t{self.test_size}',
             f'Seed: \t{self.seed}',
+            f'Image size: \t{self.image_size}',
         ]

@@ -92,6 +92,33 @@ def test_images_are_32x32x3_uint8_with_equal_channels(splits):
     assert imgs.min() == 0 and imgs.max() == 255
 
 
+def test_native_size_is_the_source_digits_exactly():
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    dataset = Digits(split='test', image_size=8)
+    for i in (0, 7, len(dataset) - 1):
+        info = dataset.get_data_info(i)
+        expected = np.rint(digits.images[info['source_index']] * 255 /
+                           16).astype(np.uint8)
+        np.testing.assert_array_equal(info['img'][..., 2], expected)
+
+
+@pytest.mark.parametrize('size', [8, 16])
+def test_smaller_sizes_keep_the_split_and_labels(splits, size):
+    small = Digits(split='train', image_size=size)
+    assert images(small).shape == (1347, size, size, 3)
+    np.testing.assert_array_equal(
+        source_indices(small), source_indices(splits[0]))
+    assert small.get_gt_labels().tolist() == splits[0].get_gt_labels(
+    ).tolist()
+
+
+def test_an_unsupported_size_names_the_value():
+    with pytest.raises(ValueError,
+                       match=r'image_size=12 must be one of \(8, 16, 32\)'):
+        Digits(image_size=12)
+
+
 def test_same_arguments_give_identical_data():
     first = Digits(split='test', seed=3)
     second = Digits(split='test', seed=3)
@@ -105,7 +132,7 @@ def test_same_arguments_give_identical_data():
 def test_data_and_split_are_pinned_across_machines():
     """The conversion is exact arithmetic and the split is scikit-learn's
     seeded one; these digests change only if either changes."""
-    all_imgs, _ = digits_module._digits_32x32()
+    all_imgs, _ = digits_module._digits()
     test_idx = digits_module._split_indices(0.25, 0)['test']
     assert test_idx[:8].tolist() == [1364, 1579, 1023, 1176, 1151, 312, 307,
                                      454]
@@ -169,7 +196,7 @@ def test_seed_none_is_an_error_since_the_split_must_be_reproducible():
 
 
 def test_missing_scikit_learn_says_how_to_install_it(monkeypatch):
-    digits_module._digits_32x32.cache_clear()
+    digits_module._digits.cache_clear()
     digits_module._split_indices.cache_clear()
     monkeypatch.setitem(sys.modules, 'sklearn.datasets', None)
     try:

@@ -3,6 +3,7 @@ import glob
 import os
 import os.path as osp
 import re
+import socket
 from typing import List, Optional
 
 from mmengine.logging import MMLogger
@@ -11,11 +12,14 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmunix.registry import RUNNERS
+from mmunix.utils.atomic_save import write_atomically
 from mmunix.utils.state_dict_mismatch import (DEFAULT_REVISE_KEYS,
                                               checkpoint_state_dict,
                                               describe_mismatch,
                                               non_finite_tensors)
 
+#: Marks a work dir whose run is training: ``'host pid'``.
+RUN_LOCK = '.training'
 #: How MMEngine's CheckpointHook names what it saves.
 CHECKPOINT_PATTERN = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 #: The default hooks of MMEngine's Runner, which it lets a None remove.
@@ -69,6 +73,19 @@ class SafeRunner(Runner):
         # would have replaced the config copy of the run it found there.
         # load_or_resume dumps it once the checkpoint is accepted.
         self._config_dumped = False
+
+    def train(self):
+        # Marks the work dir as in use while this run trains, so that
+        # tools/train.py refuses a second run into it before the first has
+        # saved anything (check_work_dir reads the mark).
+        lock = osp.join(self.work_dir, RUN_LOCK)
+        if self.rank == 0:
+            write_atomically(lock, f'{socket.gethostname()} {os.getpid()}')
+        try:
+            return super().train()
+        finally:
+            if self.rank == 0 and osp.isfile(lock):
+                os.remove(lock)
 
     def load_or_resume(self) -> None:
         if not self._has_loaded and self._resume and self._load_from is None:
@@ -214,6 +231,28 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
             'interrupted write, or a moved work dir); resuming from '
             f'{newest}, the newest checkpoint in {work_dir}')
     return newest
+
+
+def training_process(work_dir: str) -> Optional[str]:
+    """``'host pid'`` of a run training in ``work_dir`` right now, if any.
+
+    A mark left by a run that was killed is recognised as such where it
+    can be: its process is gone from this host.
+    """
+    lock = osp.join(work_dir, RUN_LOCK)
+    if not osp.isfile(lock):
+        return None
+    with open(lock) as f:
+        owner = f.read().strip()
+    host, _, pid = owner.partition(' ')
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+    return owner
 
 
 def run_files(work_dir: str) -> List[str]:

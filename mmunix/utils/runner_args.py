@@ -95,9 +95,16 @@ def check_work_dir(cfg: Config, overwrite: bool) -> None:
     those files once the new run is built and its checkpoint loaded, so a
     new run refused for its config loses nothing.
     """
-    from mmunix.engine.runner import run_files
+    from mmunix.engine.runner import RUN_LOCK, run_files, training_process
 
     _check_writable_folder(cfg.work_dir)
+    owner = training_process(cfg.work_dir)
+    if owner is not None:
+        raise WorkDirInUseError(
+            f'work dir {cfg.work_dir} is in use: a run is training in it '
+            f'(host and process {owner}); wait for it to end, or train into '
+            'a new --work-dir. If that run is gone (killed on another host), '
+            f'delete {osp.join(cfg.work_dir, RUN_LOCK)}')
     if cfg.get('resume'):
         return
     found = run_files(cfg.work_dir)

@@ -13,7 +13,7 @@ from mmunix.utils.runner_args import (WorkDirInUseError, check_option_keys,
 from mmunix.utils.user_errors import one_line, one_line_errors
 
 from conftest import (PYTHON, REPO_ROOT, assert_ok, run_script_in_process,
-                      run_tool, tiny_run_options)
+                      run_tool, tiny_run_options, train_in_process)
 
 TEACHER = 'configs/teachers/resnet56_cifar100.py'
 DEBUG_HINT = ' (--debug shows the traceback)'
@@ -198,3 +198,41 @@ def test_amp_on_the_cpu_is_a_one_line_error(tmp_path, monkeypatch):
         'train.py: error: --amp needs an accelerator (CUDA, NPU, MLU or '
         'MUSA); this machine has none. Train without --amp on the CPU.')
     assert os.listdir(tmp_path) == []
+
+
+def test_a_work_dir_with_a_run_training_in_it_is_refused(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from mmunix.engine.runner import RUN_LOCK
+    cfg = Config(dict(work_dir=str(tmp_path)))
+    lock = tmp_path / RUN_LOCK
+    lock.write_text(f'{socket.gethostname()} {os.getpid()}')
+    with pytest.raises(WorkDirInUseError, match='a run is training in it'):
+        check_work_dir(cfg, overwrite=True)  # --overwrite does not help
+
+    # The mark of a run that was killed: its process is gone.
+    finished = subprocess.run([sys.executable, '-c', 'import os; '
+                               'print(os.getpid())'], capture_output=True,
+                              text=True)
+    lock.write_text(f'{socket.gethostname()} {finished.stdout.strip()}')
+    check_work_dir(cfg, overwrite=False)
+
+
+def test_training_marks_the_work_dir_only_while_it_runs(tmp_path,
+                                                        cifar_root):
+    from mmengine.hooks import Hook
+
+    from mmunix.engine.runner import RUN_LOCK, training_process
+
+    seen = []
+
+    class LookAtTheMark(Hook):
+
+        def before_train(self, runner):
+            seen.append(training_process(runner.work_dir))
+
+    train_in_process(TEACHER, tmp_path, cifar_root, hooks=[LookAtTheMark()])
+    assert seen[0].endswith(f' {os.getpid()}')
+    assert not (tmp_path / RUN_LOCK).exists()

@@ -1,13 +1,16 @@
 """CIFAR-100 that fails fast and clearly when the files are not there or are
 not in the CIFAR format."""
-import os.path as osp
+import hashlib
+import io
 import pickle
 import warnings
+from typing import Dict, Optional
 
 import numpy as np
+from mmengine import fileio
 from mmengine.dist import barrier, is_main_process
 from mmpretrain.datasets import CIFAR100 as MMPretrainCIFAR100
-from mmpretrain.datasets.utils import check_md5, download_and_extract_archive
+from mmpretrain.datasets.utils import download_and_extract_archive
 
 from mmunix.registry import DATASETS
 
@@ -69,8 +72,13 @@ class _ArrayUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
 
 
-def load_cifar_pickle(path: str):
+def load_cifar_pickle(path: str, backend_args: Optional[dict] = None):
     """One file of the CIFAR python format, read without running code.
+
+    Args:
+        path (str): A local path or a URI of any ``mmengine.fileio``
+            backend (``s3://``, ...).
+        backend_args (dict, optional): Passed to ``mmengine.fileio``.
 
     Raises:
         pickle.UnpicklingError: The file asks for a global that is not
@@ -78,7 +86,13 @@ def load_cifar_pickle(path: str):
             ``path``; the unpickler's own, e.g. "the STRING opcode argument
             must be quoted" for random bytes, would not say what is wrong.
     """
-    with open(path, 'rb') as f:
+    return unpickle_cifar(fileio.get(path, backend_args=backend_args), path)
+
+
+def unpickle_cifar(data: bytes, path: str):
+    """The object pickled in ``data`` (read from ``path``), allowing only
+    the globals of :data:`CIFAR_PICKLE_GLOBALS`."""
+    with io.BytesIO(data) as f:
         try:
             return _ArrayUnpickler(f, encoding='latin1').load()
         except _RefusedGlobal as error:
@@ -87,8 +101,6 @@ def load_cifar_pickle(path: str):
             raise pickle.UnpicklingError(
                 f'{path}: the file ends before its pickle does (empty or '
                 'truncated)') from None
-        except OSError:
-            raise  # the disk failed, not the file's content
         # Bytes that are no pickle make the unpickler fail with any of
         # UnpicklingError, ValueError, OverflowError, UnicodeDecodeError,
         # MemoryError (a huge length), TypeError (bad arguments to
@@ -194,7 +206,10 @@ class CIFAR100(MMPretrainCIFAR100):
       shape ``(N, 3072)`` with ``N > 0``, or whose ``fine_labels`` are not
       ``N`` integers in ``0..len(metainfo['classes']) - 1``, naming each
       file and what is wrong (see :func:`cifar_file_problems`);
-    - computes each md5 once (mmpretrain's version computes it three times).
+    - reads each file once, for its md5 and its content, through
+      ``mmengine.fileio`` with ``backend_args`` (local files, ``s3://``,
+      ``petrel://`` and any registered backend; downloading only to local
+      folders);
 
     Args:
         data_root (str): Folder that contains ``cifar-100-python/``.
@@ -203,6 +218,10 @@ class CIFAR100(MMPretrainCIFAR100):
             Defaults to False.
         check_md5 (bool): Verify the files against the official checksums.
             Defaults to True.
+        backend_args (dict, optional): Arguments of the ``mmengine.fileio``
+            backend that reads the files, as in mmpretrain's datasets.
+            Defaults to None (the backend is chosen by ``data_root``'s
+            prefix).
         **kwargs: Passed to mmpretrain's ``CIFAR100``.
     """
 
@@ -211,32 +230,59 @@ class CIFAR100(MMPretrainCIFAR100):
                  split: str = 'train',
                  download: bool = False,
                  check_md5: bool = True,
+                 backend_args: Optional[dict] = None,
                  **kwargs):
         self.check_md5 = check_md5
+        self.backend_args = backend_args
+        # The bytes read for the md5 check, kept for unpickling.
+        self._read: Dict[str, bytes] = {}
         super().__init__(
             data_root=data_root, split=split, download=download, **kwargs)
 
+    def _path(self, name: str) -> str:
+        return fileio.join_path(
+            self.data_prefix['root'],
+            self.base_folder,
+            name,
+            backend_args=self.backend_args)
+
+    def _get(self, path: str) -> bytes:
+        if path not in self._read:
+            self._read[path] = fileio.get(
+                path, backend_args=self.backend_args)
+        return self._read[path]
+
     def _problems(self) -> list:
         """Human-readable reasons why the files cannot be used."""
-        folder = osp.join(self.data_prefix['root'], self.base_folder)
         problems = []
         for name, md5 in self.train_list + self.test_list:
-            path = osp.join(folder, name)
-            if not osp.isfile(path):
+            path = self._path(name)
+            if not fileio.exists(path, backend_args=self.backend_args):
                 problems.append(f'missing {path}')
-            elif self.check_md5 and not check_md5(path, md5):
+            elif self.check_md5 and hashlib.md5(
+                    self._get(path)).hexdigest() != md5:
                 problems.append(f'{path} fails its md5 check')
         return problems
 
     def load_data_list(self) -> list:
         """``dict(img=(32, 32, 3) uint8 array, gt_label=int)`` per sample."""
+        try:
+            return self._load_data_list()
+        finally:
+            self._read.clear()
+
+    def _load_data_list(self) -> list:
         root = self.data_prefix['root']
         problems = self._problems()
-        if problems and self.download:
+        local = isinstance(
+            fileio.get_file_backend(root, backend_args=self.backend_args),
+            fileio.LocalBackend)
+        if problems and self.download and local:
             if is_main_process():
                 download_and_extract_archive(
                     self.url, root, filename=self.filename, md5=self.tgz_md5)
             barrier()
+            self._read.clear()
             problems = self._problems()
         if problems:
             hint = ('If this is your own CIFAR-format data, set '
@@ -245,21 +291,22 @@ class CIFAR100(MMPretrainCIFAR100):
                     'val_dataloader.dataset.check_md5=False).'
                     if any('md5' in p for p in problems) else
                     f'Download {self.url}, extract it into {root!r} so that '
-                    f'{osp.join(root, self.base_folder, "train")!r} exists, '
+                    f'{self._path("train")!r} exists, '
                     'or set `download=True` on a machine with internet.')
             raise FileNotFoundError(
                 f'CIFAR-100 ({self.split} split) cannot be loaded from '
                 f'data_root={root!r}:\n  ' + '\n  '.join(problems) + '\n' +
                 hint)
 
-        folder = osp.join(root, self.base_folder)
         files = self.train_list if self.split == 'train' else self.test_list
         entries = {
-            osp.join(folder, name): load_cifar_pickle(osp.join(folder, name))
+            self._path(name): unpickle_cifar(
+                self._get(self._path(name)), self._path(name))
             for name, _ in files
         }
         if self.CLASSES is None:
-            meta = load_cifar_pickle(osp.join(folder, self.meta['filename']))
+            path = self._path(self.meta['filename'])
+            meta = unpickle_cifar(self._get(path), path)
             self._metainfo.setdefault('classes', meta[self.meta['key']])
         num_classes = len(self.CLASSES)
         problems = [

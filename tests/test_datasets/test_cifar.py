@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from mmengine.fileio import BaseStorageBackend, register_backend
 
 from mmunix.datasets import CIFAR100
 from mmunix.datasets.cifar import (CIFAR_PICKLE_GLOBALS,
@@ -390,3 +391,63 @@ def test_a_file_that_is_no_pickle_is_named_as_such(own_root, content,
     assert str(err.value).startswith(f'{path} {NOT_A_CIFAR_PICKLE}{detail}')
     assert '\n' not in str(err.value)
 
+
+
+class CountingBackend(BaseStorageBackend):
+    """A storage backend for ``counted://data/...`` URIs that serves the
+    local folder ``root`` and counts every read, as a remote store (s3,
+    petrel) would be reached through ``mmengine.fileio``."""
+    reads = []
+
+    def __init__(self, root=None):
+        self.root = root
+
+    def _local(self, filepath):
+        return str(filepath).replace('counted://data', self.root, 1)
+
+    def get(self, filepath):
+        self.reads.append(str(filepath))
+        with open(self._local(filepath), 'rb') as f:
+            return f.read()
+
+    def get_text(self, filepath, encoding='utf-8'):
+        return self.get(filepath).decode(encoding)
+
+    def exists(self, filepath):
+        return os.path.exists(self._local(filepath))
+
+    def join_path(self, filepath, *filepaths):
+        return '/'.join([str(filepath).rstrip('/'), *filepaths])
+
+
+def test_files_are_read_through_mmengine_fileio_with_backend_args(
+        cifar_root):
+    register_backend('counted', CountingBackend, prefixes='counted',
+                     force=True)
+    CountingBackend.reads.clear()
+    remote = CIFAR100(
+        data_root='counted://data', split='train', check_md5=False,
+        backend_args=dict(backend='counted', root=cifar_root))
+    local = CIFAR100(data_root=cifar_root, split='train', check_md5=False)
+
+    assert len(remote) == len(local) == 16
+    for i in (0, 15):
+        np.testing.assert_array_equal(remote.get_data_info(i)['img'],
+                                      local.get_data_info(i)['img'])
+    assert remote.get_gt_labels().tolist() == local.get_gt_labels().tolist()
+    # Once, and only the split's file (the class names are mmpretrain's).
+    assert CountingBackend.reads == ['counted://data/cifar-100-python/train']
+
+
+def test_a_file_is_read_once_for_its_md5_and_its_content(cifar_root):
+    register_backend('counted', CountingBackend, prefixes='counted',
+                     force=True)
+    CountingBackend.reads.clear()
+    with pytest.raises(FileNotFoundError, match='fails its md5 check'):
+        CIFAR100(data_root='counted://data', split='test',
+                 backend_args=dict(backend='counted', root=cifar_root))
+    # Both splits are checked, each file read once.
+    assert sorted(CountingBackend.reads) == [
+        'counted://data/cifar-100-python/test',
+        'counted://data/cifar-100-python/train',
+    ]

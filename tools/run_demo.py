@@ -9,7 +9,7 @@ The demo prints accuracy (mean and standard deviation over the seeds)
 against teacher queries and compute, says which differences the seeds'
 spread supports, and writes the table, ``results.json`` and a plot to the
 work dir. A finished teacher of the same config is reused unless
-``--force`` is given. No download; about two minutes on a 2-core CPU.
+``--force`` is given. No download; about 70 s on a 2-core CPU.
 
 Usage::
 

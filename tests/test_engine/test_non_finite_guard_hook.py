@@ -159,3 +159,27 @@ def test_an_unknown_action_names_the_key():
             match=r"default_hooks.nan_guard.on_non_finite='ignore' must be "
             r"one of \('stop', 'skip'\)"):
         NonFiniteGuardHook(on_non_finite='ignore')
+
+
+def test_found_at_the_end_of_the_epoch_names_the_right_iteration(
+        tmp_path, cifar_root):
+    # Under DDP the record is read only where values are read anyway; the
+    # end of the epoch is one such place, after runner.iter has advanced.
+
+    class CollectiveChecksOnly(Hook):
+        priority = 'LOWEST'
+
+        def before_train(self, runner):
+            guard, = [h for h in runner.hooks
+                      if isinstance(h, NonFiniteGuardHook)]
+            guard._on_host = None
+
+    with pytest.raises(NonFiniteTrainingError) as error:
+        train_in_process(
+            UNIX, tmp_path, cifar_root,
+            hooks=[NonFiniteImageAt(7), CollectiveChecksOnly()],
+            **TWO_EPOCHS, **{'default_hooks.logger.interval': 100})
+    assert str(error.value).startswith(
+        'training stopped: loss_kd was not finite (NaN or Inf) at iteration '
+        '7 (epoch 1, batch 7 of 8), found at iteration 8. No checkpoint')
+    assert not osp.exists(tmp_path / 'epoch_1.pth')

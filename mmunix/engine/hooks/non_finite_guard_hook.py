@@ -221,9 +221,11 @@ class NonFiniteGuardHook(Hook):
                 or self.is_last_train_iter(runner))
 
     def after_train_epoch(self, runner) -> None:
-        self.check(runner)  # before CheckpointHook saves the epoch
+        # Before CheckpointHook saves the epoch; runner.iter already counts
+        # the epoch's last iteration here.
+        self.check(runner, found_at=runner.iter)
 
-    def check(self, runner) -> None:
+    def check(self, runner, found_at: Optional[int] = None) -> None:
         """Raise :class:`NonFiniteTrainingError` if any process recorded a
         non-finite value (a collective: every process calls it alike)."""
         iteration = self._first_bad[:1].clone()
@@ -244,8 +246,10 @@ class NonFiniteGuardHook(Hook):
         else:
             what = (f'{self._names[code]} was not finite (NaN or Inf) at '
                     f'{where}')
-        found = '' if runner.iter + 1 == first else (
-            f', found at iteration {runner.iter + 1}')
+        if found_at is None:
+            found_at = runner.iter + 1  # within an iteration: the current
+        found = '' if found_at == first else (
+            f', found at iteration {found_at}')
         raise NonFiniteTrainingError(
             f'training stopped: {what}{found}. No checkpoint was written '
             f'from such weights; {_resume_point(runner)}. Lower the '

@@ -39,6 +39,7 @@ def test_register_all_modules_switches_another_scope_to_mmunix():
     assert DefaultScope.get_current_instance().scope_name == 'mmunix'
 
 
+@pytest.mark.slow
 def test_downstream_package_registers_and_trains_from_config(
         tmp_path, cifar_root):
     """A user's own package adds a backbone that a config then trains."""

@@ -139,6 +139,7 @@ def tiny_imagenet_options(data_root: str, teacher_ckpt: str) -> list:
     return options
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(PAIRS))
 def test_train_py_distils_the_pair_end_to_end(name, tmp_path, imagenet_root,
                                               teacher_ckpts):

@@ -241,6 +241,7 @@ def check_epoch_file(path):
     assert set(np.unique(counts)) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_unix_training_saves_the_counts_of_every_epoch(unix_run):
     work_dir, _, log = unix_run
     for epoch in (1, 2):
@@ -251,6 +252,7 @@ def test_unix_training_saves_the_counts_of_every_epoch(unix_run):
         'max frequency 1' in lines[0]
 
 
+@pytest.mark.slow
 def test_resume_mid_epoch_counts_that_epoch_in_full(unix_run, tmp_path,
                                                     cifar_root, teacher_ckpt):
     work_dir, config, _ = unix_run
@@ -265,6 +267,7 @@ def test_resume_mid_epoch_counts_that_epoch_in_full(unix_run, tmp_path,
     check_epoch_file(tmp_path / 'hard_samples' / 'epoch_2.npy')
 
 
+@pytest.mark.slow
 def test_kd_training_warns_once_and_writes_nothing(tmp_path, cifar_root,
                                                    teacher_ckpt):
     config = config_with_hook(tmp_path, 'configs/kd_r56_r20_cifar100.py')
@@ -277,6 +280,7 @@ def test_kd_training_warns_once_and_writes_nothing(tmp_path, cifar_root,
     assert not (tmp_path / 'hard_samples').exists()
 
 
+@pytest.mark.slow
 def test_counts_are_summed_over_ddp_processes(tmp_path, cifar_root,
                                               teacher_ckpt):
     config = config_with_hook(tmp_path, 'configs/unix_r56_r20_cifar100.py')

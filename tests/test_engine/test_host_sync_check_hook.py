@@ -119,6 +119,7 @@ def test_hook_allows_host_reads_in_warm_up_and_logging_iterations(
     assert (hook.checked, hook.skipped) == (4, 4)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_warms_up_again(tmp_path, cifar_root):
     checkpoint = dict(type='CheckpointHook', interval=1, save_best=None)
     train('kd', tmp_path, cifar_root, [],
@@ -151,6 +152,7 @@ def test_a_bad_warmup_is_refused_with_its_value(warmup):
         HostSyncCheckHook(warmup=warmup)
 
 
+@pytest.mark.slow
 def test_train_py_sync_debug_checks_the_ordinary_iterations(
         tmp_path, cifar_root, teacher_ckpt):
     result = run_tool([

@@ -152,6 +152,7 @@ def test_overwrite_deletes_the_old_run_only_once_the_new_one_is_built(
     assert (work_dir / 'epoch_1.pth').read_bytes() != old
 
 
+@pytest.mark.slow
 def test_resuming_another_work_dirs_checkpoint_keeps_its_best(
         tmp_path, cifar_root):
     # A best checkpoint needs validation; rule 'less' makes every epoch a

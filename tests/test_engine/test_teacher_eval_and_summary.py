@@ -49,6 +49,7 @@ def log_text(work_dir) -> str:
     return ''.join(path.read_text() for path in work_dir.glob('*/*.log'))
 
 
+@pytest.mark.slow
 def test_the_teacher_is_scored_as_tools_test_scores_it(
         tmp_path, cifar_root, teacher_ckpt):
     distil(tmp_path / 'kd', cifar_root, teacher_ckpt)
@@ -80,6 +81,7 @@ def test_the_teacher_is_scored_as_tools_test_scores_it(
     assert '| Compute vs KD | 1.0000 |' in table
 
 
+@pytest.mark.slow
 def test_a_resumed_run_does_not_score_the_teacher_again(
         tmp_path, cifar_root, teacher_ckpt):
     distil(tmp_path, cifar_root, teacher_ckpt)
@@ -117,6 +119,7 @@ def test_one_key_switches_the_teacher_evaluation_off(
     assert '| Teacher top-1 | - |' in (tmp_path / 'summary.md').read_text()
 
 
+@pytest.mark.slow
 def test_scoring_the_teacher_leaves_the_training_unchanged(
         tmp_path, cifar_root, teacher_ckpt):
     # UNIX draws its permutations from torch's generator, which the

@@ -121,6 +121,7 @@ def _draw_in_process(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_every_ddp_process_draws_its_own_crops(tmp_path):
     import multiprocessing
 

@@ -327,6 +327,7 @@ def test_predict_and_tensor_use_the_student():
         expected.softmax(1))
 
 
+@pytest.mark.slow
 def test_student_export_loads_into_plain_mmpretrain(tmp_path):
     import subprocess
     import sys
@@ -359,6 +360,7 @@ def test_student_export_loads_into_plain_mmpretrain(tmp_path):
                        model.student(x, mode='tensor'))
 
 
+@pytest.mark.slow
 def test_student_export_of_a_non_distiller_checkpoint_writes_nothing(
         tmp_path):
     import subprocess
@@ -400,6 +402,7 @@ def test_unix_keys_without_a_type_do_not_fall_back_to_kd_silently():
         distiller(unix=False, data_preprocessor=dict(num_clean=40))
 
 
+@pytest.mark.slow
 def test_exported_student_runs_in_mmpretrain_apis_without_mmunix(tmp_path):
     """mmpretrain's inferencer loads the export in a process that never
     imports mmunix itself; the config's ``mmunix.`` backbone scope does."""

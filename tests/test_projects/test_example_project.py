@@ -187,6 +187,7 @@ def test_a_loss_typo_names_the_slot(extras):
 
 
 # ------------------------------------------------------------- end to end ---
+@pytest.mark.slow
 def test_the_documented_config_trains_with_the_new_loss(
         tmp_path, cifar_root, teacher_ckpt):
     work_dir = tmp_path / 'work'
@@ -204,6 +205,7 @@ def test_the_documented_config_trains_with_the_new_loss(
     assert 'loss_kd: ' in log and 'loss_cosine: ' in log
 
 
+@pytest.mark.slow
 def test_without_the_project_on_the_path_the_config_fails_to_import(
         tmp_path):
     result = run_tool([
@@ -217,6 +219,7 @@ def test_without_the_project_on_the_path_the_config_fails_to_import(
     assert 'You should set `PYTHONPATH`' in result.stderr
 
 
+@pytest.mark.slow
 def test_a_scorer_typo_lists_the_scorers_including_the_projects(
         tmp_path, extras):
     # The error comes while the model is built, before data or the teacher

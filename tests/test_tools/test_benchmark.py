@@ -148,6 +148,7 @@ def test_amp_on_cpu_is_refused_with_a_clear_error():
         run_benchmark(CONFIG, iters=1, batch_size=8, amp=True)
 
 
+@pytest.mark.slow
 def test_cli_prints_the_table_and_writes_json(tmp_path):
     out = tmp_path / 'bench.json'
     finished = run_tool([

@@ -31,6 +31,7 @@ def cli_run(tmp_path_factory):
     return finished.stdout, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_cli_prints_every_run_and_the_targets(cli_run):
     table, _ = cli_run
     for label in ('KD (mmunix Runner)', 'UNIX (mmunix Runner)',
@@ -125,6 +126,7 @@ def test_generate_is_refused_for_a_dataset_that_is_not_cifar():
             'configs/demo/unix_r20_r8_digits.py', iters=3, generate=1000)
 
 
+@pytest.mark.slow
 def test_a_budget_config_runs_at_its_solved_k_and_extra_losses_are_noted(
         tmp_path):
     config = tmp_path / 'at_unix_budget.py'

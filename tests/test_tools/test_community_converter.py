@@ -142,6 +142,7 @@ def test_converted_community_net_gives_identical_logits(
     assert_same_outputs(reference, model, arch)
 
 
+@pytest.mark.slow
 def test_cli_output_loads_in_mmengine_and_tools_test(tmp_path, cifar_root):
     reference = randomise(build_community_net('resnet56'), seed=56)
     src = save_community(reference, tmp_path / 'ckpt_epoch_240.pth',

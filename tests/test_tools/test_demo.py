@@ -3,6 +3,8 @@ import json
 import os.path as osp
 import re
 
+import pytest
+
 from conftest import PYTHON, assert_ok, run_tool
 
 LABELS = ('resnet8 alone (CE)', 'resnet8, KD', 'resnet8, UNIX')
@@ -25,6 +27,7 @@ def demo(work_dir, *args):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_quick_demo_prints_the_table_and_reuses_its_teacher(tmp_path):
     work_dir = tmp_path / 'demo'
     out = demo(work_dir)

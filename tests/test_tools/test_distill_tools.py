@@ -125,6 +125,7 @@ def check_report(report, batch, kept, unix, fvcore_flops):
     assert report['kd_equivalent_flops'] == batch * (f_t + 2 * f_s)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', ['kd', 'unix', 'at-unix', 'sp-unix'])
 def test_train_py_distils_end_to_end(method, tmp_path, cifar_root,
                                      teacher_ckpt, fvcore_flops):
@@ -148,6 +149,7 @@ def test_train_py_distils_end_to_end(method, tmp_path, cifar_root,
     assert 'Compute(train) [4]' in log
 
 
+@pytest.mark.slow
 def test_compute_counts_continue_after_resume_but_not_after_load_from(
         tmp_path, cifar_root, teacher_ckpt, fvcore_flops):
     config = 'configs/unix_r56_r20_cifar100.py'
@@ -181,6 +183,7 @@ def test_compute_counts_continue_after_resume_but_not_after_load_from(
                  fvcore_flops)
 
 
+@pytest.mark.slow
 def test_iteration_checkpoints_carry_the_counts_up_to_their_iteration(
         tmp_path, cifar_root, teacher_ckpt):
     # 4 iterations an epoch, 2 epochs; checkpoints after iterations 1, 4 and
@@ -203,6 +206,7 @@ def test_iteration_checkpoints_carry_the_counts_up_to_their_iteration(
             teacher=3 * iteration, student_train=3 * iteration)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('method', ['kd', 'unix'])
 def test_dist_train_distils_with_two_processes(method, tmp_path, cifar_root,
                                                teacher_ckpt, fvcore_flops):

@@ -8,6 +8,7 @@ from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 SCRIPT = 'tools/analysis_tools/get_flops.py'
 
 
+@pytest.mark.slow
 def test_distillation_config_reports_flops_and_both_ratios():
     result = run_tool([PYTHON, SCRIPT, 'configs/unix_r56_r20_cifar100.py'])
     assert_ok(result)
@@ -29,6 +30,7 @@ def test_distillation_config_reports_flops_and_both_ratios():
         (64 * f_s + 48 * (f_t + 3 * f_s)) / (64 * (f_t + 3 * f_s)), abs=5e-5)
 
 
+@pytest.mark.slow
 def test_markdown_table_has_a_row_per_config():
     result = run_tool([
         PYTHON, SCRIPT, 'configs/kd_r56_r20_cifar100.py',
@@ -45,6 +47,7 @@ def test_markdown_table_has_a_row_per_config():
                                 ' | 32 | 0.28 | 41.2 |')
 
 
+@pytest.mark.slow
 def test_a_scope_prefixed_unix_preprocessor_is_still_unix(tmp_path):
     config = tmp_path / 'prefixed.py'
     config.write_text(
@@ -57,6 +60,7 @@ def test_a_scope_prefixed_unix_preprocessor_is_still_unix(tmp_path):
     assert 'WARNING' not in result.stdout
 
 
+@pytest.mark.slow
 def test_all_lists_every_config_with_a_model_and_a_fragment_is_refused():
     result = run_tool([PYTHON, SCRIPT, '--all'])
     assert_ok(result)

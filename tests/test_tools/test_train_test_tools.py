@@ -2,6 +2,8 @@
 import json
 import os.path as osp
 
+import pytest
+
 from mmunix.engine import load_from_local_weights_only
 
 from conftest import (PYTHON, assert_ok, free_port, run_tool,
@@ -22,6 +24,7 @@ def saved_iteration(path) -> int:
     return load_from_local_weights_only(str(path))['meta']['iter']
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_from_the_saved_iteration(
         tmp_path, cifar_root):
     # 16 images at batch 4: 4 iterations an epoch. The first run stops after
@@ -53,6 +56,7 @@ def test_interrupted_training_resumes_from_the_saved_iteration(
     assert 0 <= metrics['accuracy/top1'] <= 100
 
 
+@pytest.mark.slow
 def test_dist_train_runs_two_processes_on_cpu(tmp_path, cifar_root):
     result = run_tool(
         [
@@ -70,6 +74,7 @@ def test_dist_train_runs_two_processes_on_cpu(tmp_path, cifar_root):
     assert osp.isfile(tmp_path / 'epoch_1.pth')
 
 
+@pytest.mark.slow
 def test_amp_without_an_accelerator_fails_before_anything_is_written(
         tmp_path):
     import pytest
@@ -112,6 +117,7 @@ def test_slurm_scripts_build_the_srun_command(tmp_path):
         f'tools/test.py {TEACHER} ckpt.pth --out m.json --launcher=slurm')
 
 
+@pytest.mark.slow
 def test_dist_test_evaluates_with_two_processes(tmp_path, cifar_root):
     assert_ok(train(tmp_path, cifar_root, max_epochs=1))
     result = run_tool(
@@ -127,6 +133,7 @@ def test_dist_test_evaluates_with_two_processes(tmp_path, cifar_root):
     assert 'accuracy/top1' in json.loads((tmp_path / 'm.json').read_text())
 
 
+@pytest.mark.slow
 def test_test_py_refuses_a_checkpoint_of_another_model(tmp_path, cifar_root,
                                                        teacher_ckpt):
     # A resnet56 checkpoint scored with the resnet110 config: MMEngine's

@@ -42,6 +42,7 @@ def snapshot(folder) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_a_new_run_into_a_used_work_dir_needs_overwrite(tmp_path,
                                                         cifar_root):
     assert_ok(train(tmp_path, cifar_root))
@@ -64,6 +65,7 @@ def test_a_new_run_into_a_used_work_dir_needs_overwrite(tmp_path,
     assert after['epoch_1.pth'] != before['epoch_1.pth']
 
 
+@pytest.mark.slow
 def test_a_typo_in_a_cfg_options_key_is_one_line_and_debug_shows_more(
         tmp_path, cifar_root):
     refused = train(tmp_path, cifar_root, options=['trian_cfg.max_epochs=1'])
@@ -80,6 +82,7 @@ def test_a_typo_in_a_cfg_options_key_is_one_line_and_debug_shows_more(
     assert "did you mean 'train_cfg'?" in debugged.stderr
 
 
+@pytest.mark.slow
 def test_test_py_refuses_a_directory_as_checkpoint_in_one_line(
         tmp_path, cifar_root):
     result = run_tool([

@@ -28,6 +28,7 @@ def test_writes_the_content_and_leaves_no_temporary_file(tmp_path):
     assert leftovers(tmp_path / 'sub') == []
 
 
+@pytest.mark.slow
 def test_a_write_that_fails_midway_keeps_the_previous_file(tmp_path):
     # A file-size limit makes the write fail after 1,000 bytes, as a full
     # disk or a kill would interrupt it.
@@ -149,6 +150,7 @@ class FailingSaveAt(Hook):
             raise DiskFullError(28, 'the disk is full (simulated)')
 
 
+@pytest.mark.slow
 def test_a_failed_save_keeps_the_checkpoint_it_would_replace(
         tmp_path, cifar_root):
     keep_one = {

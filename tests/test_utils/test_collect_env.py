@@ -5,6 +5,7 @@ import sys
 
 import mmcv
 import mmpretrain
+import pytest
 from mmengine.utils.dl_utils import collect_env as collect_base_env
 
 import mmunix
@@ -49,6 +50,7 @@ def test_installed_distributions_skips_missing_names():
         ['pytest']
 
 
+@pytest.mark.slow
 def test_module_prints_one_key_value_line_per_entry():
     result = subprocess.run([sys.executable, '-m', 'mmunix.utils.collect_env'],
                             cwd=REPO_ROOT,

@@ -184,7 +184,6 @@ def compare(name_a: str, a: list, name_b: str, b: list) -> str:
 
 def results(runs: dict, teacher_accuracy: float) -> tuple:
     """The table, the findings and the JSON of the demo's runs."""
-    kd_report = runs['kd']['summaries'][0]
     with open(osp.join(runs['kd']['dirs'][0], 'compute_report.json')) as f:
         kd_report = json.load(f)
     rows, data = [], {}

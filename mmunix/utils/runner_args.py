@@ -7,6 +7,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
+from mmunix.utils.user_errors import add_debug_arg
+
 #: Top-level keys that MMEngine's Runner (or mmunix's) reads besides those
 #: of its constructor, and MMEngine's config keywords.
 RUNNER_CONFIG_KEYS = frozenset({
@@ -32,11 +34,7 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
         help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    parser.add_argument(
-        '--debug',
-        action='store_true',
-        help='show the traceback of every error, also of refused configs, '
-        'checkpoints, data and paths')
+    add_debug_arg(parser)
 
 
 def load_config(args: argparse.Namespace, apply_options=None) -> Config:

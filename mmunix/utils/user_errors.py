@@ -48,6 +48,16 @@ def _raised_by_mmunix(error: BaseException) -> bool:
         'raise')
 
 
+def add_debug_arg(parser) -> None:
+    """Add ``--debug``, which :func:`one_line_errors` reads, to an
+    ``argparse`` parser."""
+    parser.add_argument(
+        '--debug',
+        action='store_true',
+        help='show the traceback of every error, also of refused configs, '
+        'checkpoints, data and paths')
+
+
 @contextlib.contextmanager
 def one_line_errors(tool: str, debug: bool = False):
     """End ``tool`` on an error mmunix raised on purpose (a refused config

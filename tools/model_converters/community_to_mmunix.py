@@ -29,7 +29,8 @@ from mmunix.utils import register_all_modules
 from mmunix.utils.atomic_save import save_atomically
 from mmunix.utils.tool_files import (check_input_file, check_output_file,
                                      unusable_input)
-from mmunix.utils.user_errors import UserError, one_line_errors
+from mmunix.utils.user_errors import (UserError, add_debug_arg,
+                                      one_line_errors)
 
 #: Suggested when ``--config`` is not the config of one network.
 EXAMPLE_CONFIGS = ('configs/teachers/resnet56_cifar100.py',
@@ -53,10 +54,7 @@ def parse_args():
         '--overwrite',
         action='store_true',
         help='replace DST if it exists (never SRC or --config)')
-    parser.add_argument(
-        '--debug',
-        action='store_true',
-        help='show the traceback of every error, user errors included')
+    add_debug_arg(parser)
     return parser.parse_args()
 
 

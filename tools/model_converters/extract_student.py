@@ -20,7 +20,7 @@ from mmunix.engine import load_from_local_weights_only
 from mmunix.utils.atomic_save import save_atomically
 from mmunix.utils.tool_files import (check_input_file, check_output_file,
                                      unusable_input)
-from mmunix.utils.user_errors import one_line_errors
+from mmunix.utils.user_errors import add_debug_arg, one_line_errors
 
 PREFIX = 'student.'
 
@@ -61,10 +61,7 @@ def parse_args():
         '--overwrite',
         action='store_true',
         help='replace DST if it exists (never SRC)')
-    parser.add_argument(
-        '--debug',
-        action='store_true',
-        help='show the traceback of every error, user errors included')
+    add_debug_arg(parser)
     return parser.parse_args()
 
 

@@ -7,7 +7,6 @@ the ``lite`` extra on machines without one (no compiler or GPU needed)::
     pip install -e ".[lite,demo,tests]"
 """
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))

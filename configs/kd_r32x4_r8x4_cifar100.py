@@ -3,7 +3,8 @@ _base_ = ['./_base_/distillers/kd_cifar100.py']
 
 model = dict(
     teacher=dict(cfg_path='{{ fileDirname }}/teachers/resnet32x4_cifar100.py'),
-    student=dict(cfg_path='{{ fileDirname }}/_base_/models/cifar/resnet8x4.py'),
+    student=dict(
+        cfg_path='{{ fileDirname }}/_base_/models/cifar/resnet8x4.py'),
     teacher_ckpt='work_dirs/resnet32x4_cifar100/epoch_240.pth')
 
 # The student alone reaches 72.51 % top-1 in the authors' release

@@ -3,7 +3,8 @@ _base_ = ['./_base_/distillers/unix_cifar100.py']
 
 model = dict(
     teacher=dict(cfg_path='{{ fileDirname }}/teachers/resnet32x4_cifar100.py'),
-    student=dict(cfg_path='{{ fileDirname }}/_base_/models/cifar/shufflenetv2.py'),
+    student=dict(
+        cfg_path='{{ fileDirname }}/_base_/models/cifar/shufflenetv2.py'),
     teacher_ckpt='work_dirs/resnet32x4_cifar100/epoch_240.pth')
 
 # MobileNetV2 and ShuffleNet students train with a lower rate.

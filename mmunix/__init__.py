@@ -13,7 +13,8 @@ warnings.filterwarnings(
 # The shipped dataloaders pin memory for fast copies to a GPU; on a machine
 # without one PyTorch says, once per loader, that pinning is skipped.
 warnings.filterwarnings(
-    'ignore', message="'pin_memory' argument is set as true but no "
+    'ignore',
+    message="'pin_memory' argument is set as true but no "
     'accelerator is found')
 
 from .utils.version_check import check_dependency_versions  # noqa: E402

@@ -97,21 +97,13 @@ TASK_UTILS = Registry(
     scope='mmunix',
     locations=['mmunix.models'])
 METRICS = Registry(
-    'metric',
-    parent=mmpretrain_registry.METRICS,
-    scope='mmunix')
+    'metric', parent=mmpretrain_registry.METRICS, scope='mmunix')
 EVALUATORS = Registry(
-    'evaluator',
-    parent=mmpretrain_registry.EVALUATORS,
-    scope='mmunix')
+    'evaluator', parent=mmpretrain_registry.EVALUATORS, scope='mmunix')
 VISUALIZERS = Registry(
-    'visualizer',
-    parent=mmpretrain_registry.VISUALIZERS,
-    scope='mmunix')
+    'visualizer', parent=mmpretrain_registry.VISUALIZERS, scope='mmunix')
 VISBACKENDS = Registry(
-    'vis_backend',
-    parent=mmpretrain_registry.VISBACKENDS,
-    scope='mmunix')
+    'vis_backend', parent=mmpretrain_registry.VISBACKENDS, scope='mmunix')
 
 __all__ = [
     'RUNNERS',

@@ -25,16 +25,16 @@ IMAGENET_NUM_TRAIN, IMAGENET_NUM_VAL = 8, 4
 @pytest.fixture(scope='session')
 def imagenet_root(tmp_path_factory) -> str:
     """Tiny ImageNet in mmpretrain's layout: ``{train,val}/*.jpg`` (64x48
-    random pixels) and ``meta/{train,val}.txt`` with lines ``file label``
-    (3 classes)."""
+    random pixels) and ``meta/{train,val}.txt`` with lines ``file label`` (3
+    classes)."""
     import numpy as np
     from PIL import Image
 
     root = tmp_path_factory.mktemp('imagenet')
     rng = np.random.default_rng(0)
     os.makedirs(root / 'meta')
-    for split, num in (('train', IMAGENET_NUM_TRAIN),
-                       ('val', IMAGENET_NUM_VAL)):
+    for split, num in (('train', IMAGENET_NUM_TRAIN), ('val',
+                                                       IMAGENET_NUM_VAL)):
         os.makedirs(root / split)
         lines = []
         for i in range(num):
@@ -85,8 +85,8 @@ def tiny_run_options(data_root: str, batch_size: int = 4) -> list:
 
 
 def tiny_config(config: str, work_dir: str, data_root: str, **settings):
-    """A repository config on tiny local data for an in-process Runner,
-    with ``settings`` (``key.path=value``) merged last."""
+    """A repository config on tiny local data for an in-process Runner, with
+    ``settings`` (``key.path=value``) merged last."""
     from mmengine import Config
 
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
@@ -97,13 +97,16 @@ def tiny_config(config: str, work_dir: str, data_root: str, **settings):
     return cfg
 
 
-def train_in_process(config: str, work_dir, data_root: str, hooks=(),
+def train_in_process(config: str,
+                     work_dir,
+                     data_root: str,
+                     hooks=(),
                      **settings):
-    """Train a repository config with an in-process Runner: one epoch of
-    the 16 tiny images in batches of 2, no validation and no checkpoints,
-    seed 0; ``settings`` and then ``hooks`` are added.
-    Distillation configs get a random teacher unless ``settings`` names
-    ``model.teacher_ckpt``; student and teacher configs train as they are.
+    """Train a repository config with an in-process Runner: one epoch of the 16
+    tiny images in batches of 2, no validation and no checkpoints, seed 0;
+    ``settings`` and then ``hooks`` are added. Distillation configs get a
+    random teacher unless ``settings`` names ``model.teacher_ckpt``; student
+    and teacher configs train as they are.
 
     Returns:
         Runner: the trained runner.
@@ -145,7 +148,11 @@ def run_tool(args: list, timeout: int = 300, env_extra: dict = None):
     env = dict(
         os.environ, PYTHONPATH=python_path, OMP_NUM_THREADS='1', **env_extra)
     return subprocess.run(
-        args, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        args,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout)
 
 

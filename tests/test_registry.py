@@ -1,15 +1,14 @@
-"""mmunix's registries extend mmpretrain's, and downstream code can join them."""
+"""mmunix's registries extend mmpretrain's; downstream code can join them."""
 import os.path as osp
 import textwrap
 
 import pytest
+from conftest import PYTHON, assert_ok, run_tool, tiny_run_options
 from mmengine.registry import DefaultScope
 from mmpretrain import registry as mmpretrain_registry
 
 from mmunix import registry as mmunix_registry
 from mmunix.utils import register_all_modules
-
-from conftest import PYTHON, assert_ok, run_tool, tiny_run_options
 
 
 @pytest.mark.parametrize('name', mmunix_registry.__all__)
@@ -30,8 +29,8 @@ def test_default_scope_finds_mmunix_and_mmpretrain_components():
 
 
 def test_register_all_modules_switches_another_scope_to_mmunix():
-    DefaultScope.get_instance('test-registry-mmpretrain',
-                              scope_name='mmpretrain')
+    DefaultScope.get_instance(
+        'test-registry-mmpretrain', scope_name='mmpretrain')
     assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'
     register_all_modules(init_default_scope=False)
     assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'
@@ -45,7 +44,8 @@ def test_downstream_package_registers_and_trains_from_config(
     """A user's own package adds a backbone that a config then trains."""
     package = tmp_path / 'my_kd_project'
     package.mkdir()
-    (package / '__init__.py').write_text(textwrap.dedent('''
+    (package / '__init__.py').write_text(
+        textwrap.dedent('''
         import torch.nn as nn
         from mmpretrain.models.backbones.base_backbone import BaseBackbone
 
@@ -65,7 +65,8 @@ def test_downstream_package_registers_and_trains_from_config(
     '''))
     config = tmp_path / 'downstream.py'
     repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    config.write_text(textwrap.dedent(f'''
+    config.write_text(
+        textwrap.dedent(f'''
         _base_ = [
             '{repo}/configs/_base_/datasets/cifar100_bs64.py',
             '{repo}/configs/_base_/schedules/cifar100_sgd_240e.py',
@@ -81,10 +82,11 @@ def test_downstream_package_registers_and_trains_from_config(
                       loss=dict(type='CrossEntropyLoss')))
         train_cfg = dict(max_epochs=1)
     '''))
-    result = run_tool(
-        [PYTHON, 'tools/train.py', str(config), '--work-dir',
-         str(tmp_path / 'work'), '--cfg-options',
-         *tiny_run_options(cifar_root)],
-        env_extra={'PYTHONPATH': str(tmp_path)})
+    result = run_tool([
+        PYTHON, 'tools/train.py',
+        str(config), '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', *tiny_run_options(cifar_root)
+    ],
+                      env_extra={'PYTHONPATH': str(tmp_path)})
     assert_ok(result)
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()

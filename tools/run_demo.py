@@ -45,10 +45,16 @@ STUDENT_RUNS = [
     ('unix', 'resnet8, UNIX', 'unix_r20_r8_digits.py'),
 ]
 #: --quick: a few epochs, to check the pipeline in seconds, not the method.
-QUICK_TEACHER = {'train_cfg.max_epochs': 3, 'param_scheduler.T_max': 3,
-                 'train_cfg.val_interval': 3}
-QUICK_STUDENT = {'train_cfg.max_epochs': 10, 'param_scheduler.T_max': 10,
-                 'train_cfg.val_interval': 10}
+QUICK_TEACHER = {
+    'train_cfg.max_epochs': 3,
+    'param_scheduler.T_max': 3,
+    'train_cfg.val_interval': 3
+}
+QUICK_STUDENT = {
+    'train_cfg.max_epochs': 10,
+    'param_scheduler.T_max': 10,
+    'train_cfg.val_interval': 10
+}
 #: A difference of means counts as real beyond this many standard errors.
 CLEAR = 2.0
 
@@ -56,20 +62,25 @@ CLEAR = 2.0
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--work-dir', default=None, help='default: work_dirs/demo '
+        '--work-dir',
+        default=None,
+        help='default: work_dirs/demo '
         '(work_dirs/demo_quick with --quick)')
     parser.add_argument(
-        '--seeds', type=int, default=None,
+        '--seeds',
+        type=int,
+        default=None,
         help='student runs per method (default 5; 2 with --quick)')
     parser.add_argument(
         '--force', action='store_true', help='retrain the teacher')
     parser.add_argument(
-        '--quick', action='store_true',
+        '--quick',
+        action='store_true',
         help='a few epochs: checks the pipeline, not the method')
     args = parser.parse_args()
     if args.work_dir is None:
-        args.work_dir = osp.join(
-            'work_dirs', 'demo_quick' if args.quick else 'demo')
+        args.work_dir = osp.join('work_dirs',
+                                 'demo_quick' if args.quick else 'demo')
     if args.seeds is None:
         args.seeds = 2 if args.quick else 5
     if args.seeds < 2:
@@ -83,8 +94,7 @@ def load_config(config: str, options: dict, work_dir: str) -> Config:
     cfg.work_dir = work_dir
     cfg.launcher = 'none'
     # Runners of one process need their own logger and message hub.
-    cfg.experiment_name = 'demo_' + '_'.join(
-        work_dir.split(osp.sep)[-2:])
+    cfg.experiment_name = 'demo_' + '_'.join(work_dir.split(osp.sep)[-2:])
     return cfg
 
 
@@ -116,8 +126,8 @@ def _not_a_deprecation(record: logging.LogRecord) -> bool:
 def fingerprint(cfg: Config) -> str:
     """What the teacher's training depends on, as a short digest."""
     text = Config(cfg.to_dict()).pretty_text
-    return hashlib.sha256(
-        text.replace(cfg.work_dir, '<work_dir>').encode()).hexdigest()[:16]
+    return hashlib.sha256(text.replace(cfg.work_dir,
+                                       '<work_dir>').encode()).hexdigest()[:16]
 
 
 def teacher_checkpoint(work_dir: str, options: dict, force: bool) -> tuple:
@@ -142,15 +152,17 @@ def teacher_checkpoint(work_dir: str, options: dict, force: bool) -> tuple:
     write_atomically(
         record,
         json.dumps(
-            dict(checkpoint=checkpoint, accuracy=accuracy,
-                 fingerprint=fingerprint(cfg)),
+            dict(
+                checkpoint=checkpoint,
+                accuracy=accuracy,
+                fingerprint=fingerprint(cfg)),
             indent=2))
     return checkpoint, accuracy, False
 
 
 def compute_of(summary: dict, kd: dict) -> tuple:
-    """(teacher samples, total GFLOPs, compute vs KD) of one student run;
-    the student alone is priced with KD's per-sample costs."""
+    """(teacher samples, total GFLOPs, compute vs KD) of one student run; the
+    student alone is priced with KD's per-sample costs."""
     if 'compute_ratio_vs_kd' in summary:
         return (summary['teacher_samples'], summary['total_flops'] / 1e9,
                 summary['compute_ratio_vs_kd'])
@@ -192,9 +204,14 @@ def results(runs: dict, teacher_accuracy: float) -> tuple:
         queries, gflops, ratio = compute_of(run['summaries'][0], kd_report)
         mean, std = spread(top1)
         rows.append((run['label'], mean, std, queries, gflops, ratio))
-        data[name] = dict(label=run['label'], top1=top1, mean=mean, std=std,
-                          teacher_samples=queries, total_gflops=gflops,
-                          compute_vs_kd=ratio)
+        data[name] = dict(
+            label=run['label'],
+            top1=top1,
+            mean=mean,
+            std=std,
+            teacher_samples=queries,
+            total_gflops=gflops,
+            compute_vs_kd=ratio)
     lines = [
         '| Run | Top-1 (%), mean ± std | Teacher samples | Total GFLOPs | '
         'Compute vs KD |', '| --- | ---: | ---: | ---: | ---: |'
@@ -219,21 +236,26 @@ def results(runs: dict, teacher_accuracy: float) -> tuple:
 
 
 def plot(data: dict, teacher_accuracy: float, path: str) -> None:
-    """Accuracy against teacher samples and against compute, with the
-    seeds' standard deviation as error bars."""
+    """Accuracy against teacher samples and against compute, with the seeds'
+    standard deviation as error bars."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     figure, panels = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for axes, key, label in (
-            (panels[0], 'teacher_samples', 'teacher samples (queries)'),
-            (panels[1], 'total_gflops',
-             'training compute of the student run (GFLOPs, fvcore)')):
+        (panels[0], 'teacher_samples', 'teacher samples (queries)'),
+        (panels[1], 'total_gflops',
+         'training compute of the student run (GFLOPs, fvcore)')):
         for run in data.values():
-            axes.errorbar(run[key], run['mean'], yerr=run['std'], fmt='o',
-                          capsize=4, label=run['label'])
-        axes.axhline(teacher_accuracy, linestyle='--', color='gray',
-                     label='teacher')
+            axes.errorbar(
+                run[key],
+                run['mean'],
+                yerr=run['std'],
+                fmt='o',
+                capsize=4,
+                label=run['label'])
+        axes.axhline(
+            teacher_accuracy, linestyle='--', color='gray', label='teacher')
         axes.set_xlabel(label)
         axes.grid(alpha=0.3)
     panels[0].set_ylabel('top-1 on the test split (%), mean ± std')
@@ -262,9 +284,11 @@ def main():
     print('[1/4] teacher: resnet20 on all 1,347 training digits', flush=True)
     checkpoint, teacher_accuracy, reused = teacher_checkpoint(
         args.work_dir, teacher_options, args.force)
-    print(f'      {"reused" if reused else "trained"}: {checkpoint}, top-1 '
-          f'{teacher_accuracy:.2f} %'
-          + (' (--force retrains it)' if reused else ''), flush=True)
+    print(
+        f'      {"reused" if reused else "trained"}: {checkpoint}, top-1 '
+        f'{teacher_accuracy:.2f} %' +
+        (' (--force retrains it)' if reused else ''),
+        flush=True)
 
     runs = {}
     for step, (name, label, config) in enumerate(STUDENT_RUNS, start=2):
@@ -286,8 +310,8 @@ def main():
         print(flush=True)
 
     table, findings, data = results(runs, teacher_accuracy)
-    epochs = Config.fromfile(osp.join(
-        CONFIG_DIR, STUDENT_RUNS[0][2])).train_cfg.max_epochs
+    epochs = Config.fromfile(osp.join(CONFIG_DIR,
+                                      STUDENT_RUNS[0][2])).train_cfg.max_epochs
     epochs = student_options.get('train_cfg.max_epochs', epochs)
     note = (f'Teacher resnet20 ({"reused" if reused else "trained now"}): '
             f'top-1 {teacher_accuracy:.2f} % on the 450 test digits. Each '
@@ -302,8 +326,12 @@ def main():
         osp.join(args.work_dir, 'results.md'), f'# mmunix demo\n\n{text}\n')
     write_atomically(
         osp.join(args.work_dir, 'results.json'),
-        json.dumps(dict(teacher_top1=teacher_accuracy, teacher_reused=reused,
-                        runs=data), indent=2))
+        json.dumps(
+            dict(
+                teacher_top1=teacher_accuracy,
+                teacher_reused=reused,
+                runs=data),
+            indent=2))
     png = osp.join(args.work_dir, 'accuracy_vs_compute.png')
     plot(data, teacher_accuracy, png)
     print(f'\n{text}\n')

@@ -5,7 +5,7 @@ from mmengine.fileio import dump
 
 from mmunix.utils import register_all_modules
 from mmunix.utils.runner_args import (add_runner_args, build_runner,
-                                     load_config, process_group)
+                                      load_config, process_group)
 from mmunix.utils.tool_files import check_output_file
 from mmunix.utils.user_errors import UserError, one_line_errors
 

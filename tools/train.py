@@ -5,8 +5,8 @@ from mmengine.device import get_device
 
 from mmunix.utils import register_all_modules
 from mmunix.utils.runner_args import (add_runner_args, build_runner,
-                                     check_work_dir, load_config,
-                                     process_group)
+                                      check_work_dir, load_config,
+                                      process_group)
 from mmunix.utils.user_errors import UserError, one_line_errors
 
 

@@ -44,7 +44,8 @@ env_cfg = dict(
 # named by import path because the Runner looks wrappers up in MMEngine's root
 # registry, which neither honours default_scope nor sees grandchild scopes.
 model_wrapper_cfg = dict(
-    type='mmunix.engine.CPUCapableDDP', broadcast_buffers=False,
+    type='mmunix.engine.CPUCapableDDP',
+    broadcast_buffers=False,
     find_unused_parameters=False)
 
 vis_backends = [dict(type='LocalVisBackend')]

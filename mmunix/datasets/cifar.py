@@ -53,10 +53,10 @@ class _RefusedGlobal(pickle.UnpicklingError):
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles plain containers and NumPy arrays, nothing that runs code.
 
-    A CIFAR file is a pickle. With ``check_md5=False`` nothing vouches for
-    its content, and ``pickle.load`` would run whatever it asks for. Only
-    the globals of :data:`CIFAR_PICKLE_GLOBALS` are looked up, so nothing
-    else is even imported.
+    A CIFAR file is a pickle. With ``check_md5=False`` nothing vouches for its
+    content, and ``pickle.load`` would run whatever it asks for. Only the
+    globals of :data:`CIFAR_PICKLE_GLOBALS` are looked up, so nothing else is
+    even imported.
     """
 
     def find_class(self, module: str, name: str):
@@ -90,8 +90,8 @@ def load_cifar_pickle(path: str, backend_args: Optional[dict] = None):
 
 
 def unpickle_cifar(data: bytes, path: str):
-    """The object pickled in ``data`` (read from ``path``), allowing only
-    the globals of :data:`CIFAR_PICKLE_GLOBALS`."""
+    """The object pickled in ``data`` (read from ``path``), allowing only the
+    globals of :data:`CIFAR_PICKLE_GLOBALS`."""
     with io.BytesIO(data) as f:
         try:
             return _ArrayUnpickler(f, encoding='latin1').load()
@@ -248,8 +248,7 @@ class CIFAR100(MMPretrainCIFAR100):
 
     def _get(self, path: str) -> bytes:
         if path not in self._read:
-            self._read[path] = fileio.get(
-                path, backend_args=self.backend_args)
+            self._read[path] = fileio.get(path, backend_args=self.backend_args)
         return self._read[path]
 
     def _problems(self) -> list:
@@ -288,8 +287,8 @@ class CIFAR100(MMPretrainCIFAR100):
             hint = ('If this is your own CIFAR-format data, set '
                     '`check_md5=False` on the dataset (e.g. --cfg-options '
                     'train_dataloader.dataset.check_md5=False '
-                    'val_dataloader.dataset.check_md5=False).'
-                    if any('md5' in p for p in problems) else
+                    'val_dataloader.dataset.check_md5=False).' if any(
+                        'md5' in p for p in problems) else
                     f'Download {self.url}, extract it into {root!r} so that '
                     f'{self._path("train")!r} exists, '
                     'or set `download=True` on a machine with internet.')
@@ -300,8 +299,8 @@ class CIFAR100(MMPretrainCIFAR100):
 
         files = self.train_list if self.split == 'train' else self.test_list
         entries = {
-            self._path(name): unpickle_cifar(
-                self._get(self._path(name)), self._path(name))
+            self._path(name):
+            unpickle_cifar(self._get(self._path(name)), self._path(name))
             for name, _ in files
         }
         if self.CLASSES is None:

@@ -37,8 +37,8 @@ def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
 
 
 def _import_sklearn():
-    """``(load_digits, train_test_split)``, or an ImportError that says how
-    to install scikit-learn."""
+    """``(load_digits, train_test_split)``, or an ImportError that says how to
+    install scikit-learn."""
     try:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -167,8 +167,9 @@ class Digits(BaseDataset):
         if isinstance(test_size, Integral) and not isinstance(test_size, bool):
             ok = num_classes <= test_size <= NUM_DIGITS - num_classes
         elif isinstance(test_size, Real):
-            ok = (num_classes <= test_size * NUM_DIGITS <=
-                  NUM_DIGITS - num_classes)
+            ok = (
+                num_classes <= test_size * NUM_DIGITS <=
+                NUM_DIGITS - num_classes)
         else:
             ok = False
         if not ok:

@@ -81,10 +81,10 @@ def _numpy_multiarray():
 def numpy_array_globals() -> list:
     """The globals a pickled NumPy array or scalar needs.
 
-    ``ndarray``, ``dtype`` and ``_reconstruct`` rebuild an array; ``scalar``
-    a NumPy scalar such as ``np.float64``; and NumPy 2 rebuilds dtypes as
-    their concrete classes (``Float64DType``...), allowed here for the
-    integer and floating-point types only.
+    ``ndarray``, ``dtype`` and ``_reconstruct`` rebuild an array; ``scalar`` a
+    NumPy scalar such as ``np.float64``; and NumPy 2 rebuilds dtypes as their
+    concrete classes (``Float64DType``...), allowed here for the integer and
+    floating-point types only.
     """
     multiarray = _numpy_multiarray()
     dtype_classes = [
@@ -100,8 +100,8 @@ def numpy_array_globals() -> list:
 def mmengine_checkpoint_globals() -> list:
     """The non-tensor globals in an MMEngine training checkpoint.
 
-    ``HistoryBuffer``, the message hub's logged scalars, and the NumPy
-    arrays and scalars of their histories and of ``runtime_info``
+    ``HistoryBuffer``, the message hub's logged scalars, and the NumPy arrays
+    and scalars of their histories and of ``runtime_info``
     (:func:`numpy_array_globals`).
     """
     return [HistoryBuffer, *numpy_array_globals()]
@@ -118,8 +118,8 @@ def _reduce_history_buffer(buffer: HistoryBuffer):
 
 def _builtin_statistics() -> dict:
     """MMEngine's built-in statistics, name -> function, as its own
-    ``_set_default_statistics`` lists them (so a new MMEngine that adds one
-    is followed), collected on a probe rather than the class-wide table."""
+    ``_set_default_statistics`` lists them (so a new MMEngine that adds one is
+    followed), collected on a probe rather than the class-wide table."""
     probe = HistoryBuffer.__new__(HistoryBuffer)
     probe._statistics_methods = {}
     probe._set_default_statistics()
@@ -134,18 +134,18 @@ def history_buffer_statistic(owner, name):
     """``getattr`` for unpickling: only ``getattr(HistoryBuffer, STAT)``.
 
     Registered as ``builtins.getattr`` for ``torch.load(weights_only=True)``.
-    Plain MMEngine pickles each ``HistoryBuffer`` with its built-in
-    statistics (``min``, ``max``, ``current``, ``mean``), which protocol 2
-    writes as ``getattr(HistoryBuffer, 'min')``. Any other use, e.g.
-    ``getattr(HistoryBuffer, '__init__')`` on the way to ``eval``, is
-    refused before any attribute is looked up.
+    Plain MMEngine pickles each ``HistoryBuffer`` with its built-in statistics
+    (``min``, ``max``, ``current``, ``mean``), which protocol 2 writes as
+    ``getattr(HistoryBuffer, 'min')``. Any other use, e.g.
+    ``getattr(HistoryBuffer, '__init__')`` on the way to ``eval``, is refused
+    before any attribute is looked up.
     """
     # `is` and `type(...) is` call nothing the pickle could have supplied.
     if (owner is HistoryBuffer and type(name) is str
             and name in BUILTIN_STATISTICS):
         return BUILTIN_STATISTICS[name]
-    owner_name = (owner.__name__
-                  if isinstance(owner, type) else type(owner).__name__)
+    owner_name = (
+        owner.__name__ if isinstance(owner, type) else type(owner).__name__)
     raise pickle.UnpicklingError(
         f'getattr({owner_name}, {name!r}) is refused: a checkpoint may use '
         'getattr only to name a built-in HistoryBuffer statistic '
@@ -156,11 +156,11 @@ def history_buffer_statistic(owner, name):
 def _statistics_unchanged(source: str):
     """Refuse a checkpoint that changes HistoryBuffer's statistics.
 
-    ``HistoryBuffer.__setstate__`` merges the ``statistics_methods`` saved
-    with each buffer into the class-wide table, which every logged scalar
-    of this process uses. MMEngine saves the built-in ones, which change
-    nothing; a crafted checkpoint could swap ``mean`` for ``current`` and
-    every logged mean would silently be wrong. The table is restored.
+    ``HistoryBuffer.__setstate__`` merges the ``statistics_methods`` saved with
+    each buffer into the class-wide table, which every logged scalar of this
+    process uses. MMEngine saves the built-in ones, which change nothing; a
+    crafted checkpoint could swap ``mean`` for ``current`` and every logged
+    mean would silently be wrong. The table is restored.
     """
     # Fills in the built-in statistics, as loading the first buffer would.
     HistoryBuffer.__new__(HistoryBuffer)._set_default_statistics()
@@ -229,10 +229,10 @@ class _Discard:
 def _pickles_damage(stream, size: int, count: int, name: str) -> Optional[str]:
     """What is wrong with the first ``count`` pickles of ``stream``.
 
-    ``pickletools.dis`` decodes opcodes and checks the stack and memo
-    without creating any object, so nothing in the pickle runs. A second
-    pickle may be missing: a lone pickle is no torch file, but one asking
-    for ``os.system`` must still be refused as unsafe, not as damaged.
+    ``pickletools.dis`` decodes opcodes and checks the stack and memo without
+    creating any object, so nothing in the pickle runs. A second pickle may be
+    missing: a lone pickle is no torch file, but one asking for ``os.system``
+    must still be refused as unsafe, not as damaged.
     """
     for index in range(count):
         if index and stream.tell() >= size:
@@ -273,8 +273,8 @@ def _damage(path: str) -> Optional[str]:
     """Why ``path`` is not a well-formed torch file, or None.
 
     Torch reports bytes that are no pickle as a refused pickle
-    (``UnpicklingError``), the same as a malicious one; this tells them
-    apart without unpickling anything.
+    (``UnpicklingError``), the same as a malicious one; this tells them apart
+    without unpickling anything.
     """
     with open(path, 'rb') as file:
         head = file.read(len(ZIP_MAGIC))
@@ -353,9 +353,9 @@ def load_from_http_weights_only(url: str, map_location=None):
     Registered for ``http://`` and ``https://``: MMEngine's own loader goes
     through ``torch.hub.load_state_dict_from_url``, whose ``weights_only``
     defaults to False, so a model-zoo URL such as a ``teacher_ckpt`` could
-    otherwise run code. Under DDP the first process downloads while the
-    others wait, as MMEngine does. Errors name the URL and the cached file,
-    which stays behind when it is damaged or refused.
+    otherwise run code. Under DDP the first process downloads while the others
+    wait, as MMEngine does. Errors name the URL and the cached file, which
+    stays behind when it is damaged or refused.
     """
     rank, world_size = get_dist_info()
     # torch.hub's own default place, given explicitly so errors can name it.

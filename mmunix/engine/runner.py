@@ -102,8 +102,8 @@ class SafeRunner(Runner):
             super().dump_config()
 
     def _delete_earlier_run(self) -> None:
-        """Delete the files of the run that ``--overwrite`` replaces, now
-        that the new run has been built and its checkpoint loaded."""
+        """Delete the files of the run that ``--overwrite`` replaces, now that
+        the new run has been built and its checkpoint loaded."""
         if self.rank != 0:
             return
         for path in run_files(self.work_dir):
@@ -114,10 +114,12 @@ class SafeRunner(Runner):
         checkpoint = _load_checkpoint(filename, map_location='cpu')
         meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
         missing = [
-            key for key, present in (
-                ('meta.epoch', bool(meta) and 'epoch' in meta),
-                ('meta.iter', bool(meta) and 'iter' in meta),
-                ('optimizer', 'optimizer' in checkpoint)) if not present
+            key
+            for key, present in (('meta.epoch',
+                                  bool(meta) and 'epoch' in meta),
+                                 ('meta.iter', bool(meta) and 'iter' in meta),
+                                 ('optimizer', 'optimizer' in checkpoint))
+            if not present
         ]
         if missing:
             raise CheckpointMismatchError(
@@ -182,8 +184,8 @@ class SafeRunner(Runner):
                           filename: str,
                           strict: bool,
                           revise_keys: list = DEFAULT_REVISE_KEYS) -> None:
-        """Refuse a checkpoint with NaN or Inf weights, and one that does
-        not fit the model where it must load strictly."""
+        """Refuse a checkpoint with NaN or Inf weights, and one that does not
+        fit the model where it must load strictly."""
         state = checkpoint_state_dict(checkpoint, revise_keys)
         broken = non_finite_tensors(state)
         if broken:
@@ -209,9 +211,9 @@ class SafeRunner(Runner):
 def latest_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint that ``--resume`` continues in ``work_dir``.
 
-    ``last_checkpoint``'s path if that file exists; otherwise, when the
-    file is missing, empty or names a file that is gone, the newest
-    ``iter_N.pth`` or else ``epoch_N.pth`` of ``work_dir``.
+    ``last_checkpoint``'s path if that file exists; otherwise, when the file is
+    missing, empty or names a file that is gone, the newest ``iter_N.pth`` or
+    else ``epoch_N.pth`` of ``work_dir``.
     """
     logger = MMLogger.get_current_instance()
     recorded = ''
@@ -236,8 +238,8 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
 def training_process(work_dir: str) -> Optional[str]:
     """``'host pid'`` of a run training in ``work_dir`` right now, if any.
 
-    A mark left by a run that was killed is recognised as such where it
-    can be: its process is gone from this host.
+    A mark left by a run that was killed is recognised as such where it can be:
+    its process is gone from this host.
     """
     lock = osp.join(work_dir, RUN_LOCK)
     if not osp.isfile(lock):

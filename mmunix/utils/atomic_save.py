@@ -59,8 +59,8 @@ def write_atomically(path: str, data: Union[bytes, str]) -> None:
 
 
 def _create_partial(path: str, folder: str):
-    """Create ``path``'s temporary file in its ``folder``, with the
-    permissions ``open(path, 'w')`` would leave ``path`` with.
+    """Create ``path``'s temporary file in its ``folder``, with the permissions
+    ``open(path, 'w')`` would leave ``path`` with.
 
     A new file is created with mode 0666 and the kernel takes the umask off,
     as for ``open``; this also honours a default ACL of the folder. Reading

@@ -118,8 +118,8 @@ def build_distillers(cfg: Config, device: str) -> tuple:
 
 
 def model_preprocessor_config(cfg: Config) -> dict:
-    """A copy of the data preprocessor config that the model of ``cfg``
-    is built with: ``model.data_preprocessor``, else the top-level one."""
+    """A copy of the data preprocessor config that the model of ``cfg`` is
+    built with: ``model.data_preprocessor``, else the top-level one."""
     return copy.deepcopy(
         cfg.model.get('data_preprocessor', cfg.get('data_preprocessor')))
 
@@ -140,10 +140,11 @@ def synthetic_batch(cfg: Config, batch_size: int, image_shape: Sequence[int],
 
     generator = torch.Generator().manual_seed(seed)
     images = torch.randint(
-        0, 256, (batch_size, *image_shape), generator=generator,
+        0,
+        256, (batch_size, *image_shape),
+        generator=generator,
         dtype=torch.uint8)
-    labels = torch.randint(
-        0, num_classes, (batch_size, ), generator=generator)
+    labels = torch.randint(0, num_classes, (batch_size, ), generator=generator)
     samples = [
         dict(
             inputs=image.clone(),
@@ -221,8 +222,8 @@ class PlainKDStep:
         return self.train(self.normalise(images))
 
     def train(self, x: torch.Tensor) -> torch.Tensor:
-        """Train on one normalised ``(N, C, H, W)`` batch; return the loss
-        (not synchronised)."""
+        """Train on one normalised ``(N, C, H, W)`` batch; return the loss (not
+        synchronised)."""
         return self.distill(x)
 
     def _autocast(self, device_type: str):
@@ -351,8 +352,8 @@ def time_interleaved(steps: Dict[str, Callable[[], object]],
             elapsed = time.perf_counter() - start
             if round_ >= warmup:
                 times[name].append(elapsed)
-                faults[name].append(None if faults_before is None else
-                                    _minor_faults() - faults_before)
+                faults[name].append(None if faults_before is
+                                    None else _minor_faults() - faults_before)
     return times, faults
 
 
@@ -451,8 +452,7 @@ def run_benchmark(config: str,
         optimizer=optimizer_cfg,
         amp_dtype=torch.float16 if amp else None)
     plain_kd = PlainKDStep(
-        copy.deepcopy(unix.student), copy.deepcopy(unix.teacher),
-        **plain_args)
+        copy.deepcopy(unix.student), copy.deepcopy(unix.teacher), **plain_args)
     plain_unix = PlainUNIXStep(
         copy.deepcopy(unix.student),
         copy.deepcopy(unix.teacher),
@@ -473,17 +473,13 @@ def run_benchmark(config: str,
         unix=lambda: unix.train_step(data, unix_optim),
         plain_kd=lambda: plain_kd(images),
         plain_unix=lambda: plain_unix(images))
-    times, faults = time_interleaved(steps, iters, warmup, device,
-                                     sync_debug)
+    times, faults = time_interleaved(steps, iters, warmup, device, sync_debug)
     if unix.sample_counts['teacher'] != k:
         raise RuntimeError(
             f'the plain-PyTorch reference kept k={k} samples but mmunix kept '
             f'{unix.sample_counts["teacher"]}; they must do the same work')
 
-    times_ms = {
-        name: [1000 * t for t in times[name]]
-        for name in METHODS
-    }
+    times_ms = {name: [1000 * t for t in times[name]] for name in METHODS}
 
     def time_ratios(stat):
         value = {name: stat(times_ms[name]) for name in METHODS}
@@ -530,7 +526,8 @@ def write_json(result: dict, path: str) -> None:
     write_atomically(path, json.dumps(result, indent=2))
 
 
-def format_table(result: dict, time_slack: float = 0.03,
+def format_table(result: dict,
+                 time_slack: float = 0.03,
                  overhead_limit: float = 1.05) -> str:
     """A small plain-text table of :func:`run_benchmark`'s result.
 
@@ -574,14 +571,16 @@ def format_table(result: dict, time_slack: float = 0.03,
     lines += [
         '',
         f"{'ratio':<26}{'medians':>10}{'mins':>10}",
-        row('UNIX / KD time, mmunix', 'unix_kd_time',
+        row(
+            'UNIX / KD time, mmunix', 'unix_kd_time',
             f'target <= {time_limit:.3f}: '
             f"{verdict(ratios['unix_kd_time'] <= time_limit)}"),
         row('UNIX / KD time, plain', 'plain_unix_kd_time'),
         row('UNIX / KD FLOPs', 'unix_kd_flops', 'docs/algorithm.md'),
-        row('mmunix / plain, UNIX', 'mmunix_plain_unix_time',
-            f'target <= {overhead_limit:.2f}: ' + verdict(
-                ratios['mmunix_plain_unix_time'] <= overhead_limit)),
+        row(
+            'mmunix / plain, UNIX', 'mmunix_plain_unix_time',
+            f'target <= {overhead_limit:.2f}: ' +
+            verdict(ratios['mmunix_plain_unix_time'] <= overhead_limit)),
         row('mmunix / plain, KD', 'mmunix_plain_kd_time'),
     ]
     noisy = [
@@ -590,8 +589,7 @@ def format_table(result: dict, time_slack: float = 0.03,
     ]
     if noisy:
         lines += [
-            '',
-            f'Warning: the median of {", ".join(noisy)} is over '
+            '', f'Warning: the median of {", ".join(noisy)} is over '
             f'{NOISY_SPREAD:g}x its minimum; other processes were probably '
             'competing for the CPU. Rerun on a quieter machine or with more '
             '--iters before trusting the ratios.'

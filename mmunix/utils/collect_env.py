@@ -1,10 +1,10 @@
 """Describe the environment for a bug report.
 
 Run ``python -m mmunix.utils.collect_env`` and paste its output into the
-report. It prints MMEngine's report (platform, Python, CUDA and GPUs,
-compiler, PyTorch, TorchVision, OpenCV, MMEngine) followed by the libraries
-mmunix adds on top: MMCV with its flavour, MMPreTrain, fvcore and mmunix
-itself, one ``key: value`` line each.
+report. It prints MMEngine's report (platform, Python, CUDA and GPUs, compiler,
+PyTorch, TorchVision, OpenCV, MMEngine) followed by the libraries mmunix adds
+on top: MMCV with its flavour, MMPreTrain, fvcore and mmunix itself, one ``key:
+value`` line each.
 """
 import importlib.util
 import os.path as osp

@@ -1,11 +1,11 @@
 """Parameter and FLOP counts, as docs/algorithm.md defines them.
 
-FLOPs are fvcore's: the forward of one sample in eval mode, with one
-multiply-add counted as one flop. The UNIX compute ratio is built from these
-numbers, so every report in mmunix should come from this one function.
+FLOPs are fvcore's: the forward of one sample in eval mode, counting one
+multiply-add as one flop. The UNIX compute ratio is built from these numbers,
+so every report in mmunix should come from this one function.
 """
 import warnings
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn
@@ -18,13 +18,11 @@ with warnings.catch_warnings():
     from fvcore.nn import FlopCountAnalysis
 
 
-def measure_complexity(
-    model: nn.Module,
-    input_shape: Sequence[int] = (3, 32, 32)) -> Tuple[int, int]:
+def measure_complexity(model: nn.Module, shape=(3, 32, 32)) -> Tuple[int, int]:
     """Count a model's parameters and the forward FLOPs of one sample.
 
     The model runs in eval mode under ``torch.no_grad()`` on a zero input of
-    shape ``(1, *input_shape)`` placed on the model's device; its training
+    shape ``(1, *shape)`` placed on the model's device; its training
     mode is restored afterwards. Operators fvcore has no counter for
     (element-wise additions, max-pooling, ...) count as zero, fvcore's
     default; the warnings that list them are silenced.
@@ -32,7 +30,7 @@ def measure_complexity(
     Args:
         model (nn.Module): A model whose ``forward(inputs)`` takes a
             ``(N, C, H, W)`` batch, e.g. an mmpretrain ``ImageClassifier``.
-        input_shape (Sequence[int]): ``(C, H, W)`` of one sample.
+        shape (Sequence[int]): ``(C, H, W)`` of one sample.
             Defaults to ``(3, 32, 32)``.
 
     Returns:
@@ -41,7 +39,7 @@ def measure_complexity(
     params = sum(p.numel() for p in model.parameters())
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device('cpu')
-    inputs = torch.zeros(1, *input_shape, device=device)
+    inputs = torch.zeros(1, *shape, device=device)
     was_training = model.training
     model.eval()
     try:

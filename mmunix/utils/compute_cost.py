@@ -1,8 +1,8 @@
 """The compute accounting of docs/algorithm.md.
 
-Costs are in fvcore flops: one sample's forward through the teacher
-(``F_t``) and the student (``F_s``), a student backward costing
-``backward_factor`` forwards (1, the paper's convention, or 2).
+Costs are in fvcore flops: one sample's forward through the teacher (``F_t``)
+and the student (``F_s``), a student backward costing ``backward_factor``
+forwards (1, the paper's convention, or 2).
 """
 from dataclasses import dataclass
 
@@ -28,14 +28,14 @@ class ComputeCost:
 
     @property
     def per_distilled_sample(self) -> float:
-        """``F_t + (1 + backward_factor)·F_s``: a teacher query plus a
-        student training forward and backward."""
+        """``F_t + (1 + backward_factor)·F_s``: a teacher query plus a student
+        training forward and backward."""
         return self.teacher_flops + (1 + self.backward_factor) * \
             self.student_flops
 
     def total(self, scoring: float, teacher: float, train: float) -> float:
-        """Flops of ``scoring`` student scoring forwards, ``teacher``
-        teacher forwards and ``train`` student training samples."""
+        """Flops of ``scoring`` student scoring forwards, ``teacher`` teacher
+        forwards and ``train`` student training samples."""
         return (scoring * self.student_flops + teacher * self.teacher_flops +
                 train * (1 + self.backward_factor) * self.student_flops)
 

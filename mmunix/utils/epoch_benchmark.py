@@ -1,5 +1,5 @@
-"""Wall-clock time of real training iterations: mmunix's Runner against a
-plain PyTorch loop, KD against UNIX.
+"""Wall-clock time of real training iterations: mmunix's Runner against a plain
+PyTorch loop, KD against UNIX.
 
 :mod:`mmunix.utils.benchmark` times single training steps on one resident
 batch. This module times what a user's epoch does: the config's train loop
@@ -60,9 +60,11 @@ def _synchronize(device: str) -> None:
 
 
 class _WindowTimer(Hook):
-    """Wall-clock seconds of iterations ``warmup + 1 .. warmup + iters``,
-    each end synchronised with the device, and the seconds those
-    iterations waited for their batch."""
+    """Wall-clock seconds of iterations ``warmup + 1 ..
+
+    warmup + iters``, each end synchronised with the device, and the seconds
+    those iterations waited for their batch.
+    """
     priority = 'LOWEST'  # after every other hook of the iteration
 
     def __init__(self, warmup: int, iters: int, device: str):
@@ -77,7 +79,10 @@ class _WindowTimer(Hook):
         if self.start is not None and self.seconds is None:
             self.data_wait += time.perf_counter() - self._ended
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         done = runner.iter + 1
         if done == self.warmup:
@@ -89,11 +94,10 @@ class _WindowTimer(Hook):
         self._ended = time.perf_counter()
 
 
-def runner_config(cfg: Config, preprocessor: dict, work_dir: str,
-                  name: str, num_samples: int) -> Config:
-    """``cfg`` for one timed mmunix run: one epoch of ``num_samples``
-    images, a random teacher, no validation, no checkpoints, warnings only
-    in the log."""
+def runner_config(cfg: Config, preprocessor: dict, work_dir: str, name: str,
+                  num_samples: int) -> Config:
+    """``cfg`` for one timed mmunix run: one epoch of ``num_samples`` images, a
+    random teacher, no validation, no checkpoints, warnings only in the log."""
     cfg = copy.deepcopy(cfg)
     cfg.data_preprocessor = preprocessor
     cfg.model.pop('data_preprocessor', None)
@@ -164,8 +168,8 @@ def _type_name(cfg: dict) -> str:
 
 
 def _known_keys(cfg: dict, keys: set, where: str) -> dict:
-    """``cfg`` without ``type``, refused if it sets anything the
-    torchvision version would not honour."""
+    """``cfg`` without ``type``, refused if it sets anything the torchvision
+    version would not honour."""
     unknown = set(cfg) - keys - {'type'}
     if unknown:
         raise ValueError(
@@ -177,8 +181,8 @@ def _known_keys(cfg: dict, keys: set, where: str) -> dict:
 
 def torchvision_transform(pipeline: List[dict], preprocessor: dict,
                           image_size: Sequence[int]):
-    """torchvision's version of an mmpretrain train pipeline whose images
-    are already decoded, plus the preprocessor's normalisation.
+    """torchvision's version of an mmpretrain train pipeline whose images are
+    already decoded, plus the preprocessor's normalisation.
 
     ``RandomCrop`` and horizontal ``RandomFlip`` map to their torchvision
     namesakes; ``PackInputs`` to ``ToTensor`` and ``Normalize``. A
@@ -220,8 +224,7 @@ def torchvision_transform(pipeline: List[dict], preprocessor: dict,
         if _type_name(augment) != 'BatchRandomCropFlip':
             raise ValueError('the plain-PyTorch loop knows no torchvision '
                              f'version of train_augment {augment["type"]!r}')
-        args = _known_keys(augment, {'padding', 'flip_prob'},
-                           'train_augment')
+        args = _known_keys(augment, {'padding', 'flip_prob'}, 'train_augment')
         steps.append(
             T.RandomCrop(tuple(image_size), padding=args.get('padding', 4)))
         steps.append(T.RandomHorizontalFlip(args.get('flip_prob', 0.5)))
@@ -236,8 +239,8 @@ def torchvision_transform(pipeline: List[dict], preprocessor: dict,
 
 def plain_loader(cfg: Config, preprocessor: dict, num_samples: int,
                  device: str) -> DataLoader:
-    """A torchvision/DataLoader pipeline over the config's training images,
-    as a user would write it, with the config's batch size, workers and
+    """A torchvision/DataLoader pipeline over the config's training images, as
+    a user would write it, with the config's batch size, workers and
     pinning."""
     from mmunix.registry import DATASETS
 
@@ -394,8 +397,7 @@ def run_epoch_benchmark(config: str,
                 f'{batch_size}, fewer than warmup + iters = '
                 f'{warmup + iters}; lower them or use --generate')
         image_shape = tuple(loader.dataset[0][0].shape)
-        flops_teacher, flops_student = unix_model.flops_per_sample(
-            image_shape)
+        flops_teacher, flops_student = unix_model.flops_per_sample(image_shape)
         if unix_model.data_preprocessor.needs_compute_cost:
             # As the distiller solves it at its first batch.
             unix_model.data_preprocessor.apply_compute_budget(
@@ -430,8 +432,8 @@ def run_epoch_benchmark(config: str,
             shift = round_ % len(RUNS)
             for name in RUNS[shift:] + RUNS[:shift]:
                 if name in plain_steps:
-                    timing = time_plain_loop(loader, plain_steps[name],
-                                             warmup, iters, device)
+                    timing = time_plain_loop(loader, plain_steps[name], warmup,
+                                             iters, device)
                 else:
                     timing = time_runner(
                         runner_config(cfg, preprocessors[name], tmp,
@@ -440,8 +442,8 @@ def run_epoch_benchmark(config: str,
                 runs[name].append(timing)
 
         mmunix_loader = Runner.build_dataloader(
-            dict(copy.deepcopy(cfg.train_dataloader),
-                 persistent_workers=False),
+            dict(
+                copy.deepcopy(cfg.train_dataloader), persistent_workers=False),
             seed=seed)
         loader_rates = dict(mmunix=[], plain=[])
         for _ in range(rounds):
@@ -503,8 +505,9 @@ def run_epoch_benchmark(config: str,
 
 def _work_the_plain_loop_skips(model, cfg: Config) -> List[str]:
     """What mmunix computes beyond the plain loop's KD loss and SGD step:
-    losses of nonzero weight other than ``loss_kd``, and gradient
-    clipping."""
+
+    losses of nonzero weight other than ``loss_kd``, and gradient clipping.
+    """
     losses = dict(model.feature_losses, loss_ce=model.ce_loss)
     extra = [
         name for name, loss in sorted(losses.items())

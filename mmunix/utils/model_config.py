@@ -30,8 +30,9 @@ def model_config(cfg: dict, key: str) -> ConfigDict:
     """The model config ``cfg`` describes, with ``cfg_path`` expanded.
 
     ``dict(cfg_path=PATH, **overrides)`` takes the ``model`` of the config
-    file at ``PATH`` (a path, or ``'mmpretrain::resnet/resnet18_8xb32_in1k.py'``)
-    and merges ``overrides`` into it; any other dict is returned as is.
+    file at ``PATH`` (a path, or
+    ``'mmpretrain::resnet/resnet18_8xb32_in1k.py'``) and merges ``overrides``
+    into it; any other dict is returned as is.
 
     Args:
         cfg (dict): A model config, possibly with ``cfg_path``.

@@ -18,8 +18,8 @@ RUNNER_CONFIG_KEYS = frozenset({
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--work-dir``, ``--cfg-options``, ``--launcher``,
-    ``--local-rank`` and ``--debug``."""
+    """Add ``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local-rank``
+    and ``--debug``."""
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument(
         '--cfg-options',
@@ -120,8 +120,8 @@ def check_work_dir(cfg: Config, overwrite: bool) -> None:
 
 
 def _check_writable_folder(work_dir: str) -> None:
-    """Create ``work_dir`` if needed; refuse it if that fails or it cannot
-    be written, before anything is built."""
+    """Create ``work_dir`` if needed; refuse it if that fails or it cannot be
+    written, before anything is built."""
     if osp.exists(work_dir) and not osp.isdir(work_dir):
         raise NotADirectoryError(
             f'--work-dir {work_dir} is a file; give a folder')

@@ -1,12 +1,12 @@
-"""Say in one line why a checkpoint does not load strictly into a model,
-or should not be loaded at all.
+"""Say in one line why a checkpoint does not load strictly into a model, or
+should not be loaded at all.
 
-PyTorch's strict ``load_state_dict`` error lists every key, kilobytes of
-them for a checkpoint of another network. These pure functions, shared by
+PyTorch's strict ``load_state_dict`` error lists every key, kilobytes of them
+for a checkpoint of another network. These pure functions, shared by
 ``load_from`` (:class:`mmunix.engine.SafeRunner`) and ``model.teacher_ckpt``
 (:class:`mmunix.models.ClassificationDistiller`), sum the difference up
-instead. They live apart from both so that models need not import the
-engine's runner.
+instead. They live apart from both so that models need not import the engine's
+runner.
 """
 import re
 from typing import Dict, List
@@ -19,8 +19,8 @@ DEFAULT_REVISE_KEYS = [(r'^module.', '')]
 
 def checkpoint_state_dict(checkpoint: dict,
                           revise_keys: list = DEFAULT_REVISE_KEYS) -> dict:
-    """The state dict of a checkpoint, keys revised as MMEngine revises
-    them when it loads one."""
+    """The state dict of a checkpoint, keys revised as MMEngine revises them
+    when it loads one."""
     state_dict = checkpoint.get('state_dict', checkpoint)
     revised = {}
     for key, value in state_dict.items():
@@ -31,8 +31,8 @@ def checkpoint_state_dict(checkpoint: dict,
 
 
 def describe_mismatch(model_state: Dict, checkpoint_state: Dict) -> str:
-    """What keeps ``checkpoint_state`` from loading strictly into a model
-    with ``model_state``; empty if nothing does.
+    """What keeps ``checkpoint_state`` from loading strictly into a model with
+    ``model_state``; empty if nothing does.
 
     ``num_batches_tracked`` counters may be absent, as MMEngine allows.
     """
@@ -55,8 +55,8 @@ def describe_mismatch(model_state: Dict, checkpoint_state: Dict) -> str:
         f'{len(model_state)} under {_prefixes(model_state)}'
     ]
     for label, keys in (('missing from it', missing),
-                        ('not in the model', unexpected),
-                        ('of another shape', reshaped)):
+                        ('not in the model', unexpected), ('of another shape',
+                                                           reshaped)):
         if keys:
             parts.append(f'{len(keys)} {label} (e.g. '
                          f'{", ".join(keys[:3])})')
@@ -66,13 +66,14 @@ def describe_mismatch(model_state: Dict, checkpoint_state: Dict) -> str:
 def _prefixes(state: Dict) -> str:
     """``'backbone.*, head.*'``: the top-level modules of a state dict."""
     names = sorted({key.split('.')[0] for key in state})
-    return ', '.join(f'{name}.*' for name in names[:6]) + (
-        ', ...' if len(names) > 6 else '')
+    return ', '.join(
+        f'{name}.*'
+        for name in names[:6]) + (', ...' if len(names) > 6 else '')
 
 
 def non_finite_tensors(state_dict: Dict) -> List[str]:
-    """The keys of ``state_dict``'s floating-point tensors that hold NaN
-    or Inf: the weights of a run that diverged."""
+    """The keys of ``state_dict``'s floating-point tensors that hold NaN or
+    Inf: the weights of a run that diverged."""
     return [
         key for key, value in state_dict.items()
         if isinstance(value, torch.Tensor) and value.is_floating_point()

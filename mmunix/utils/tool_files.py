@@ -20,8 +20,8 @@ def check_output_file(path: str,
                       inputs: Dict[str, str],
                       overwrite: bool,
                       name: str = 'DST') -> None:
-    """Refuse an output ``path`` (the argument ``name``) that would lose
-    data or cannot be written.
+    """Refuse an output ``path`` (the argument ``name``) that would lose data
+    or cannot be written.
 
     Args:
         path (str): The file to write (DST).
@@ -60,9 +60,8 @@ def check_output_file(path: str,
 
 
 def unusable_input(path: str, error: Exception, dst: str) -> UserError:
-    """The error for an input ``path`` that was read but is not what the
-    tool needs (``error`` says why), before anything was written to
-    ``dst``."""
+    """The error for an input ``path`` that was read but is not what the tool
+    needs (``error`` says why), before anything was written to ``dst``."""
     reason = str(error).rstrip('.')
     # The checkpoint loaders already name the file.
     if path not in reason:

@@ -9,9 +9,12 @@ PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__))) + osp.sep
 
 
 class UserError(Exception):
-    """A known mistake in a command line: a wrong path, or a file that is
-    not what the argument wants. Its message names the argument and the
-    fix, so :func:`one_line_errors` prints it without a traceback."""
+    """A known mistake in a command line: a wrong path, or a file that is not
+    what the argument wants.
+
+    Its message names the argument and the fix, so :func:`one_line_errors`
+    prints it without a traceback.
+    """
 
 
 def deliberate_error(error: BaseException) -> Optional[BaseException]:
@@ -49,8 +52,8 @@ def _raised_by_mmunix(error: BaseException) -> bool:
 
 
 def add_debug_arg(parser) -> None:
-    """Add ``--debug``, which :func:`one_line_errors` reads, to an
-    ``argparse`` parser."""
+    """Add ``--debug``, which :func:`one_line_errors` reads, to an ``argparse``
+    parser."""
     parser.add_argument(
         '--debug',
         action='store_true',
@@ -61,9 +64,9 @@ def add_debug_arg(parser) -> None:
 @contextlib.contextmanager
 def one_line_errors(tool: str, debug: bool = False):
     """End ``tool`` on an error mmunix raised on purpose (a refused config
-    value, checkpoint, dataset or path) with that message, in one line,
-    instead of a traceback that would only point into mmunix. Unexpected
-    errors, and every error with ``debug``, keep their traceback.
+    value, checkpoint, dataset or path) with that message, in one line, instead
+    of a traceback that would only point into mmunix. Unexpected errors, and
+    every error with ``debug``, keep their traceback.
 
     Raises:
         SystemExit: ``'<tool>: error: <message> (--debug shows the
@@ -85,7 +88,10 @@ def one_line_errors(tool: str, debug: bool = False):
 
 def one_line(message: str) -> str:
     """``message`` with its lines joined as sentences or list items, for a
-    terminal line; ``'a:\n  x\n  y\nFix it'`` -> ``'a: x; y. Fix it'``."""
+    terminal line; ``'a:\n  x\n  y\nFix it'`` -> ``'a: x; y.
+
+    Fix it'``.
+    """
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     joined = lines[0] if lines else ''
     for line in lines[1:]:

@@ -6,13 +6,12 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 from mmengine import Config
 from mmengine.runner import Runner
 
 from mmunix.registry import MODELS
 from mmunix.utils import register_all_modules
-
-from conftest import REPO_ROOT
 
 BASES = {
     'cifar100': 'configs/_base_/datasets/cifar100_bs64.py',
@@ -83,18 +82,18 @@ def test_shipped_loaders_feed_the_same_inputs_and_labels_as_before(
         cfg.train_dataloader.dataset.pipeline[1].scale = 32
     options = dict(
         batch_size=4, num_workers=workers, persistent_workers=workers > 0)
-    shipped = batches_reaching_the_model(cfg, options, cfg.data_preprocessor,
-                                         num_batches=2)
+    shipped = batches_reaching_the_model(
+        cfg, options, cfg.data_preprocessor, num_batches=2)
     before = batches_reaching_the_model(
         cfg,
-        dict(options, collate_fn=dict(type='pseudo_collate'),
-             pin_memory=False),
+        dict(
+            options, collate_fn=dict(type='pseudo_collate'), pin_memory=False),
         dict(cfg.data_preprocessor, type='mmpretrain.ClsDataPreprocessor'),
         num_batches=2)
 
     assert len(shipped) == len(before) == 2
-    for (inputs, labels), (inputs_before, labels_before) in zip(
-            shipped, before):
+    for (inputs, labels), (inputs_before,
+                           labels_before) in zip(shipped, before):
         assert inputs.dtype == torch.float32 and inputs.shape[0] == 4
         assert torch.equal(inputs, inputs_before)
         assert torch.equal(labels, labels_before)

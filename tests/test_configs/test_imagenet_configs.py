@@ -6,14 +6,12 @@ import os.path as osp
 import pytest
 import torch
 import yaml
+from conftest import IMAGENET_NUM_TRAIN, PYTHON, REPO_ROOT, assert_ok, run_tool
 from mmengine import Config
 
 from mmunix.registry import MODELS
 from mmunix.utils import model_config, register_all_modules
 from mmunix.utils.model_config import resolve_config_path
-
-from conftest import (IMAGENET_NUM_TRAIN, PYTHON, REPO_ROOT, assert_ok,
-                      run_tool)
 
 TEACHERS = {
     'r34': 'mmpretrain::resnet/resnet34_8xb32_in1k.py',
@@ -25,8 +23,8 @@ PAIRS = {
     'kd_r34_r18_in1k.py': ('r34', 'ResNet', 18, 'resnet34_8xb32_in1k'),
     'unix_r34_r18_in1k.py': ('r34', 'ResNet', 18, 'resnet34_8xb32_in1k'),
     'kd_r50_mbv2_in1k.py': ('r50', 'MobileNetV2', None, 'resnet50_8xb32_in1k'),
-    'unix_r50_mbv2_in1k.py': ('r50', 'MobileNetV2', None,
-                              'resnet50_8xb32_in1k'),
+    'unix_r50_mbv2_in1k.py':
+    ('r50', 'MobileNetV2', None, 'resnet50_8xb32_in1k'),
 }
 BATCH, CROP = 4, 64
 
@@ -146,8 +144,7 @@ def test_train_py_distils_the_pair_end_to_end(name, tmp_path, imagenet_root,
     result = run_tool([
         PYTHON, 'tools/train.py', f'configs/imagenet/{name}', '--work-dir',
         str(tmp_path), '--cfg-options',
-        *tiny_imagenet_options(imagenet_root,
-                               teacher_ckpts[PAIRS[name][0]])
+        *tiny_imagenet_options(imagenet_root, teacher_ckpts[PAIRS[name][0]])
     ])
     assert_ok(result)
     log = result.stdout + result.stderr

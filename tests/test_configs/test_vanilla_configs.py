@@ -5,12 +5,11 @@ import math
 import os.path as osp
 
 import pytest
+from conftest import REPO_ROOT, train_in_process
 from mmengine import Config
 
 from mmunix.registry import MODELS
 from mmunix.utils import model_config, register_all_modules
-
-from conftest import REPO_ROOT, train_in_process
 
 #: The kd_ and unix_ configs of the 12 paper pairs. The at-unix and sp-unix
 #: configs change the student's out_indices for their feature losses; their
@@ -69,8 +68,9 @@ def test_vanilla_config_is_the_pair_without_teacher_and_distiller(config):
     # Everything else is the recipe: dataset, loaders, pipelines, optimizer,
     # schedule, train/val/test loops and the runtime.
     vanilla_recipe, pair_recipe = recipe(vanilla), recipe(pair)
-    differing = sorted(key for key in set(vanilla_recipe) | set(pair_recipe)
-                       if vanilla_recipe.get(key) != pair_recipe.get(key))
+    differing = sorted(
+        key for key in set(vanilla_recipe) | set(pair_recipe)
+        if vanilla_recipe.get(key) != pair_recipe.get(key))
     assert differing == [], f'{config}: the recipe differs in {differing}'
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg'):
         assert vanilla[key] == pair[key]
@@ -95,8 +95,8 @@ def test_vanilla_config_builds_its_student_in_the_registry(config):
     cfg = load(config)
     model = MODELS.build(cfg.model)
     assert type(model).__name__ == 'ImageClassifier'
-    assert type(model.backbone).__name__ == cfg.model.backbone.type.split(
-        '.')[-1]
+    assert type(
+        model.backbone).__name__ == cfg.model.backbone.type.split('.')[-1]
     assert model.head.num_classes == 100
 
 

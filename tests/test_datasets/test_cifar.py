@@ -9,8 +9,7 @@ import pytest
 from mmengine.fileio import BaseStorageBackend, register_backend
 
 from mmunix.datasets import CIFAR100
-from mmunix.datasets.cifar import (CIFAR_PICKLE_GLOBALS,
-                                   _ArrayUnpickler)
+from mmunix.datasets.cifar import CIFAR_PICKLE_GLOBALS, _ArrayUnpickler
 from mmunix.datasets.synthetic_cifar import write_synthetic_cifar100
 
 
@@ -61,6 +60,7 @@ def test_offline_default_never_downloads(tmp_path, monkeypatch):
 
 
 class RunsShellOnLoad:
+
     def __init__(self, marker):
         self.marker = marker
 
@@ -75,9 +75,10 @@ def test_own_data_is_unpickled_without_running_code(tmp_path):
     train_file = os.path.join(root, 'cifar-100-python', 'train')
     with open(train_file, 'wb') as f:
         pickle.dump({'data': RunsShellOnLoad(marker), 'fine_labels': []}, f)
-    with pytest.raises(pickle.UnpicklingError,
-                       match=r'train: posix\.system is not allowed in a '
-                       'CIFAR file'):
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=r'train: posix\.system is not allowed in a '
+            'CIFAR file'):
         CIFAR100(data_root=root, split='train', check_md5=False)
     assert not marker.exists()
 
@@ -132,8 +133,8 @@ def images(num: int, dtype=np.uint8, row: int = 3072) -> np.ndarray:
     (4, b'_reconstruct'),
     (5, b'_frombuffer'),
 ])
-def test_valid_arrays_load_under_every_pickle_protocol(
-        own_root, protocol, rebuilt_by):
+def test_valid_arrays_load_under_every_pickle_protocol(own_root, protocol,
+                                                       rebuilt_by):
     path = rewrite(own_root, 'train', {
         'data': images(3),
         'fine_labels': [5, 0, 99]
@@ -147,14 +148,17 @@ def test_valid_arrays_load_under_every_pickle_protocol(
     # c * 1024 + y * 32 + x, whose value is (14 + that byte) % 256.
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8
     assert img[0, 0].tolist() == [14, (14 + 1024) % 256, (14 + 2048) % 256]
-    assert img[1, 2].tolist() == [14 + 34, (14 + 34 + 1024) % 256,
-                                  (14 + 34 + 2048) % 256]
+    assert img[1, 2].tolist() == [
+        14 + 34, (14 + 34 + 1024) % 256, (14 + 34 + 2048) % 256
+    ]
 
 
-@pytest.mark.parametrize('labels', [
-    np.array([5, 0, 99], dtype=np.uint8),
-    list(np.array([5, 0, 99])),  # NumPy integers
-])
+@pytest.mark.parametrize(
+    'labels',
+    [
+        np.array([5, 0, 99], dtype=np.uint8),
+        list(np.array([5, 0, 99])),  # NumPy integers
+    ])
 def test_labels_may_be_a_numpy_array_or_numpy_integers(own_root, labels):
     rewrite(own_root, 'test', {'data': images(3), 'fine_labels': labels})
     test = CIFAR100(data_root=own_root, split='test', check_md5=False)
@@ -170,10 +174,12 @@ def test_numpy_1_names_resolve_without_a_deprecation_warning():
             (module, name): unpickler.find_class(module, name)
             for module, name in CIFAR_PICKLE_GLOBALS
         }
-    assert found[('numpy.core.numeric', '_frombuffer')] is found[(
-        'numpy._core.numeric', '_frombuffer')]
-    assert found[('numpy.core.multiarray', '_reconstruct')] is found[(
-        'numpy._core.multiarray', '_reconstruct')]
+    assert found[('numpy.core.numeric',
+                  '_frombuffer')] is found[('numpy._core.numeric',
+                                            '_frombuffer')]
+    assert found[('numpy.core.multiarray',
+                  '_reconstruct')] is found[('numpy._core.multiarray',
+                                             '_reconstruct')]
     assert found[('__builtin__', 'bytes')] is bytes
 
 
@@ -200,8 +206,7 @@ def test_rows_that_are_not_3072_bytes_name_the_file_and_shape(own_root):
      '32 bytes per image'),
     (images(4).tolist(), "'data' is a list, not a NumPy array"),
 ])
-def test_data_that_is_not_a_2d_uint8_array_is_refused(own_root, data,
-                                                      problem):
+def test_data_that_is_not_a_2d_uint8_array_is_refused(own_root, data, problem):
     path = rewrite(own_root, 'train', {
         'data': data,
         'fine_labels': [0, 1, 2, 3]
@@ -224,8 +229,7 @@ def test_a_label_count_unequal_to_the_image_count_is_refused(
 
 
 @pytest.mark.parametrize('labels, problem', [
-    ([0.0, 1.0, 2.0, 3.0],
-     "'fine_labels' holds float64 values, not integers"),
+    ([0.0, 1.0, 2.0, 3.0], "'fine_labels' holds float64 values, not integers"),
     (['0', '1', '2', '3'], "'fine_labels' holds <U1 values, not integers"),
     ([[0], [1], [2], [3]], "'fine_labels' is not a flat list (shape (4, 1))"),
     ([[0], [1, 2], [2], [3]], "'fine_labels' is not a flat list"),
@@ -266,10 +270,11 @@ def test_label_range_follows_classes_given_in_metainfo(own_root):
     # The tiny train split has labels 0..15.
     path = os.path.join(own_root, 'cifar-100-python', 'train')
     ten = dict(classes=[f'class_{i}' for i in range(10)])
-    assert problems_of(own_root, 'train', metainfo=ten) == [
-        f"{path}: 6 of the 16 'fine_labels' are outside 0..9, the 10 "
-        "classes in the dataset's metainfo['classes']: 10, 11, 12, ..."
-    ]
+    assert problems_of(
+        own_root, 'train', metainfo=ten) == [
+            f"{path}: 6 of the 16 'fine_labels' are outside 0..9, the 10 "
+            "classes in the dataset's metainfo['classes']: 10, 11, 12, ..."
+        ]
     sixteen = dict(classes=[f'class_{i}' for i in range(16)])
     train = CIFAR100(
         data_root=own_root, split='train', check_md5=False, metainfo=sixteen)
@@ -311,15 +316,17 @@ def test_each_problem_of_a_file_gets_its_own_line(own_root):
 
 @pytest.mark.parametrize('entry, problems', [
     ([1, 2], ["holds a list, not a dict with 'data' and 'fine_labels'"]),
-    ({'data': images(4)}, ["has no 'fine_labels'"]),
-    ({'labels': [0]}, ["has no 'data'", "has no 'fine_labels'"]),
+    ({
+        'data': images(4)
+    }, ["has no 'fine_labels'"]),
+    ({
+        'labels': [0]
+    }, ["has no 'data'", "has no 'fine_labels'"]),
 ])
-def test_a_file_that_is_not_a_cifar_dict_is_refused(own_root, entry,
-                                                    problems):
+def test_a_file_that_is_not_a_cifar_dict_is_refused(own_root, entry, problems):
     path = rewrite(own_root, 'train', entry)
-    assert problems_of(own_root, 'train') == [
-        f'{path}: {problem}' for problem in problems
-    ]
+    assert problems_of(
+        own_root, 'train') == [f'{path}: {problem}' for problem in problems]
 
 
 def test_an_empty_file_is_refused_with_its_name(own_root):
@@ -347,8 +354,9 @@ class Calls:
     (Calls(eval, 'open("pwned", "w")'), 5, 'builtins.eval'),
     (Calls(np.frombuffer, b'\0'), 5, 'numpy.frombuffer'),
 ])
-def test_globals_beyond_those_of_arrays_are_refused(
-        own_root, tmp_path, monkeypatch, payload, protocol, refused):
+def test_globals_beyond_those_of_arrays_are_refused(own_root, tmp_path,
+                                                    monkeypatch, payload,
+                                                    protocol, refused):
     monkeypatch.chdir(tmp_path)
     path = rewrite(own_root, 'train', {'data': payload}, protocol)
     with pytest.raises(pickle.UnpicklingError) as err:
@@ -364,25 +372,27 @@ NOT_A_CIFAR_PICKLE = ('is not a readable CIFAR pickle (damaged, or not in '
                       'the CIFAR python format): ')
 
 
-@pytest.mark.parametrize('content, detail', [
-    # Random bytes: the unpickler's own message names no file or format.
-    (np.random.default_rng(0).bytes(4096), "invalid load key, '_'."),
-    (b'airplane,automobile,bird\n', 'unpickling stack underflow'),
-    # The downloaded archive in place of the file extracted from it.
-    (b'\x1f\x8b\x08\x00' + bytes(60), "invalid load key, '\\x1f'."),
-    (b'\x80\x02\x82\x2a.', 'ValueError: unregistered extension code 42'),
-    (b'\x80\x03X\x02\x00\x00\x00\xff\xfe.',
-     "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position "
-     '0: invalid start byte'),
-    # A length field of 2**64 - 1 bytes.
-    (b'\x80\x05\x96' + b'\xff' * 8 + b'.',
-     "OverflowError: BYTEARRAY8 exceeds system's maximum size of "),
-    # An allowed global, called with arguments it cannot take.
-    (b'\x80\x02cnumpy.core.multiarray\n_reconstruct\n)R.',
-     'TypeError: _reconstruct() takes exactly 3 arguments (0 given)'),
-], ids=['random', 'text', 'gzip', 'extension', 'utf8', 'length', 'call'])
-def test_a_file_that_is_no_pickle_is_named_as_such(own_root, content,
-                                                   detail):
+@pytest.mark.parametrize(
+    'content, detail',
+    [
+        # Random bytes: the unpickler's own message names no file or format.
+        (np.random.default_rng(0).bytes(4096), "invalid load key, '_'."),
+        (b'airplane,automobile,bird\n', 'unpickling stack underflow'),
+        # The downloaded archive in place of the file extracted from it.
+        (b'\x1f\x8b\x08\x00' + bytes(60), "invalid load key, '\\x1f'."),
+        (b'\x80\x02\x82\x2a.', 'ValueError: unregistered extension code 42'),
+        (b'\x80\x03X\x02\x00\x00\x00\xff\xfe.',
+         "UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in "
+         'position 0: invalid start byte'),
+        # A length field of 2**64 - 1 bytes.
+        (b'\x80\x05\x96' + b'\xff' * 8 + b'.',
+         "OverflowError: BYTEARRAY8 exceeds system's maximum size of "),
+        # An allowed global, called with arguments it cannot take.
+        (b'\x80\x02cnumpy.core.multiarray\n_reconstruct\n)R.',
+         'TypeError: _reconstruct() takes exactly 3 arguments (0 given)'),
+    ],
+    ids=['random', 'text', 'gzip', 'extension', 'utf8', 'length', 'call'])
+def test_a_file_that_is_no_pickle_is_named_as_such(own_root, content, detail):
     path = os.path.join(own_root, 'cifar-100-python', 'train')
     with open(path, 'wb') as f:
         f.write(content)
@@ -392,11 +402,10 @@ def test_a_file_that_is_no_pickle_is_named_as_such(own_root, content,
     assert '\n' not in str(err.value)
 
 
-
 class CountingBackend(BaseStorageBackend):
-    """A storage backend for ``counted://data/...`` URIs that serves the
-    local folder ``root`` and counts every read, as a remote store (s3,
-    petrel) would be reached through ``mmengine.fileio``."""
+    """A storage backend for ``counted://data/...`` URIs that serves the local
+    folder ``root`` and counts every read, as a remote store (s3, petrel) would
+    be reached through ``mmengine.fileio``."""
     reads = []
 
     def __init__(self, root=None):
@@ -420,32 +429,36 @@ class CountingBackend(BaseStorageBackend):
         return '/'.join([str(filepath).rstrip('/'), *filepaths])
 
 
-def test_files_are_read_through_mmengine_fileio_with_backend_args(
-        cifar_root):
-    register_backend('counted', CountingBackend, prefixes='counted',
-                     force=True)
+def test_files_are_read_through_mmengine_fileio_with_backend_args(cifar_root):
+    register_backend(
+        'counted', CountingBackend, prefixes='counted', force=True)
     CountingBackend.reads.clear()
     remote = CIFAR100(
-        data_root='counted://data', split='train', check_md5=False,
+        data_root='counted://data',
+        split='train',
+        check_md5=False,
         backend_args=dict(backend='counted', root=cifar_root))
     local = CIFAR100(data_root=cifar_root, split='train', check_md5=False)
 
     assert len(remote) == len(local) == 16
     for i in (0, 15):
-        np.testing.assert_array_equal(remote.get_data_info(i)['img'],
-                                      local.get_data_info(i)['img'])
+        np.testing.assert_array_equal(
+            remote.get_data_info(i)['img'],
+            local.get_data_info(i)['img'])
     assert remote.get_gt_labels().tolist() == local.get_gt_labels().tolist()
     # Once, and only the split's file (the class names are mmpretrain's).
     assert CountingBackend.reads == ['counted://data/cifar-100-python/train']
 
 
 def test_a_file_is_read_once_for_its_md5_and_its_content(cifar_root):
-    register_backend('counted', CountingBackend, prefixes='counted',
-                     force=True)
+    register_backend(
+        'counted', CountingBackend, prefixes='counted', force=True)
     CountingBackend.reads.clear()
     with pytest.raises(FileNotFoundError, match='fails its md5 check'):
-        CIFAR100(data_root='counted://data', split='test',
-                 backend_args=dict(backend='counted', root=cifar_root))
+        CIFAR100(
+            data_root='counted://data',
+            split='test',
+            backend_args=dict(backend='counted', root=cifar_root))
     # Both splits are checked, each file read once.
     assert sorted(CountingBackend.reads) == [
         'counted://data/cifar-100-python/test',

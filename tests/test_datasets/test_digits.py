@@ -18,13 +18,14 @@ NUM_CLASSES = 10
 
 
 def source_indices(dataset) -> np.ndarray:
-    return np.array([dataset.get_data_info(i)['source_index']
-                     for i in range(len(dataset))])
+    return np.array([
+        dataset.get_data_info(i)['source_index'] for i in range(len(dataset))
+    ])
 
 
 def images(dataset) -> np.ndarray:
-    return np.stack([dataset.get_data_info(i)['img']
-                     for i in range(len(dataset))])
+    return np.stack(
+        [dataset.get_data_info(i)['img'] for i in range(len(dataset))])
 
 
 @pytest.fixture(scope='module')
@@ -109,21 +110,20 @@ def test_smaller_sizes_keep_the_split_and_labels(splits, size):
     assert images(small).shape == (1347, size, size, 3)
     np.testing.assert_array_equal(
         source_indices(small), source_indices(splits[0]))
-    assert small.get_gt_labels().tolist() == splits[0].get_gt_labels(
-    ).tolist()
+    assert small.get_gt_labels().tolist() == splits[0].get_gt_labels().tolist()
 
 
 def test_an_unsupported_size_names_the_value():
-    with pytest.raises(ValueError,
-                       match=r'image_size=12 must be one of \(8, 16, 32\)'):
+    with pytest.raises(
+            ValueError, match=r'image_size=12 must be one of \(8, 16, 32\)'):
         Digits(image_size=12)
 
 
 def test_same_arguments_give_identical_data():
     first = Digits(split='test', seed=3)
     second = Digits(split='test', seed=3)
-    np.testing.assert_array_equal(source_indices(first),
-                                  source_indices(second))
+    np.testing.assert_array_equal(
+        source_indices(first), source_indices(second))
     np.testing.assert_array_equal(images(first), images(second))
     np.testing.assert_array_equal(first.get_gt_labels(),
                                   second.get_gt_labels())
@@ -134,8 +134,9 @@ def test_data_and_split_are_pinned_across_machines():
     seeded one; these digests change only if either changes."""
     all_imgs, _ = digits_module._digits()
     test_idx = digits_module._split_indices(0.25, 0)['test']
-    assert test_idx[:8].tolist() == [1364, 1579, 1023, 1176, 1151, 312, 307,
-                                     454]
+    assert test_idx[:8].tolist() == [
+        1364, 1579, 1023, 1176, 1151, 312, 307, 454
+    ]
     assert hashlib.sha256(test_idx.astype('<i8').tobytes()).hexdigest() == (
         'c5f4eb8f9b9900ba192d0d6144e3b6ede4f6c7a6b5df902cca12b6e99504b0a7')
     assert hashlib.sha256(all_imgs.tobytes()).hexdigest() == (

@@ -41,8 +41,8 @@ def test_allow_list_is_exactly_the_mmengine_checkpoint_types():
                    for g in mmengine_checkpoint_globals())
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in names
     assert len(names) == 10
-    assert not any(name.startswith(('builtins.', 'os.', 'posix.'))
-                   for name in names)
+    assert not any(
+        name.startswith(('builtins.', 'os.', 'posix.')) for name in names)
 
 
 def test_message_hub_round_trips_under_weights_only(tmp_path):
@@ -66,15 +66,19 @@ def test_code_running_checkpoint_is_refused_before_it_runs(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'malicious.pth'
     with open(path, 'wb') as f:
-        pickle.dump({'state_dict': {}, 'payload': RunsShellOnLoad(marker)},
-                    f, protocol=2)
+        pickle.dump({
+            'state_dict': {},
+            'payload': RunsShellOnLoad(marker)
+        },
+                    f,
+                    protocol=2)
     # torch.save's zip format takes the same route.
     torch.save({'payload': RunsShellOnLoad(marker)}, tmp_path / 'zip.pth')
 
     model = torch.nn.Linear(2, 2)
     for candidate in (path, tmp_path / 'zip.pth'):
-        with pytest.raises(UnsafeCheckpointError,
-                           match=r'Refused to load .*system'):
+        with pytest.raises(
+                UnsafeCheckpointError, match=r'Refused to load .*system'):
             load_checkpoint(model, str(candidate))
     assert not marker.exists()
 
@@ -85,9 +89,10 @@ def test_missing_checkpoint_names_the_path(tmp_path):
 
 
 def test_a_directory_is_named_as_a_directory(tmp_path):
-    with pytest.raises(UnreadableCheckpointError,
-                       match=f'{tmp_path} is a directory; a checkpoint file '
-                       'is expected'):
+    with pytest.raises(
+            UnreadableCheckpointError,
+            match=f'{tmp_path} is a directory; a checkpoint file '
+            'is expected'):
         load_from_local_weights_only(str(tmp_path))
 
 
@@ -98,16 +103,16 @@ def saved_bytes(checkpoint) -> bytes:
 
 
 def flip_a_tensor_byte(data: bytes) -> bytes:
-    """``data`` with one byte of the first tensor's storage changed, as a
-    bad disk or transfer would."""
+    """``data`` with one byte of the first tensor's storage changed, as a bad
+    disk or transfer would."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         info = next(i for i in archive.infolist()
                     if i.filename.endswith('/data/0'))
     # Stored uncompressed: the member's bytes follow its 30-byte local
     # header, file name and extra field (torch pads the latter, so its
     # length is read from the local header).
-    name_length, extra_length = struct.unpack_from(
-        '<HH', data, info.header_offset + 26)
+    name_length, extra_length = struct.unpack_from('<HH', data,
+                                                   info.header_offset + 26)
     start = info.header_offset + 30 + name_length + extra_length
     return data[:start] + bytes([data[start] ^ 0xFF]) + data[start + 1:]
 
@@ -123,21 +128,22 @@ CHECKPOINT = {'state_dict': {'w': torch.ones(64)}}
      r'the zip archive has no end \(central directory\): it is truncated'),
     (flip_a_tensor_byte, 'zip member .*/data/0 fails its CRC check'),
 ])
-def test_damaged_bytes_are_called_damaged_not_unsafe(tmp_path, damage,
-                                                     reason):
+def test_damaged_bytes_are_called_damaged_not_unsafe(tmp_path, damage, reason):
     path = tmp_path / 'teacher.pth'
     path.write_bytes(damage(saved_bytes(CHECKPOINT)))
-    with pytest.raises(UnreadableCheckpointError,
-                       match=rf'^{path} is not a readable torch checkpoint '
-                       rf'\(damaged, or not a checkpoint at all\): {reason}'):
+    with pytest.raises(
+            UnreadableCheckpointError,
+            match=rf'^{path} is not a readable torch checkpoint '
+            rf'\(damaged, or not a checkpoint at all\): {reason}'):
         load_from_local_weights_only(str(path))
 
 
 def test_random_bytes_are_damaged_not_unsafe(tmp_path):
     path = tmp_path / 'random.pth'
     path.write_bytes(np.random.default_rng(0).bytes(4096))
-    with pytest.raises(UnreadableCheckpointError,
-                       match='is not a readable torch checkpoint'):
+    with pytest.raises(
+            UnreadableCheckpointError,
+            match='is not a readable torch checkpoint'):
         load_from_local_weights_only(str(path))
 
 
@@ -176,8 +182,8 @@ def test_a_checkpoint_of_plain_mmengine_loads(tmp_path):
 
 
 class ReachesForInit:
-    """Pickles as ``getattr(HistoryBuffer, '__init__')``: the first step
-    from an allowed class towards ``__globals__`` and ``eval``."""
+    """Pickles as ``getattr(HistoryBuffer, '__init__')``: the first step from
+    an allowed class towards ``__globals__`` and ``eval``."""
 
     def __reduce__(self):
         return getattr, (HistoryBuffer, '__init__')
@@ -186,9 +192,10 @@ class ReachesForInit:
 def test_getattr_for_anything_but_a_statistic_is_refused(tmp_path):
     path = tmp_path / 'crafted.pth'
     torch.save({'state_dict': {}, 'x': ReachesForInit()}, path)
-    with pytest.raises(UnsafeCheckpointError,
-                       match=r"Refused to load .*getattr\(HistoryBuffer, "
-                       r"'__init__'\) is refused"):
+    with pytest.raises(
+            UnsafeCheckpointError,
+            match=r'Refused to load .*getattr\(HistoryBuffer, '
+            r"'__init__'\) is refused"):
         load_from_local_weights_only(str(path))
 
 
@@ -200,9 +207,10 @@ def test_a_checkpoint_that_swaps_a_statistic_is_refused(tmp_path):
     with pickled_like_plain_mmengine():
         torch.save({'message_hub': {'log_scalars': {'loss': buffer}}}, path)
 
-    with pytest.raises(UnsafeCheckpointError,
-                       match=r"it changes the HistoryBuffer statistics "
-                       r"'mean'"):
+    with pytest.raises(
+            UnsafeCheckpointError,
+            match=r'it changes the HistoryBuffer statistics '
+            r"'mean'"):
         load_from_local_weights_only(str(path))
     assert HistoryBuffer([1.0, 2.0], [1, 1]).mean() == pytest.approx(1.5)
 
@@ -239,8 +247,9 @@ def test_model_zoo_urls_load_weights_only_too(http_folder, tmp_path):
     load_checkpoint(other, f'{base}/good.pth')
     assert torch.equal(other.weight, model.weight)
 
-    with pytest.raises(UnsafeCheckpointError,
-                       match=r'Refused to load http://.*bad\.pth.*system'):
+    with pytest.raises(
+            UnsafeCheckpointError,
+            match=r'Refused to load http://.*bad\.pth.*system'):
         load_checkpoint(other, f'{base}/bad.pth')
     assert not marker.exists()
 
@@ -255,9 +264,10 @@ def test_model_zoo_schemes_load_weights_only(scheme, http_folder, tmp_path,
     # mmcls:// keeps the backbone of an mmcls classifier, as MMEngine does.
     prefix = 'backbone.' if scheme == 'mmcls://' else ''
     torch.save(
-        {'state_dict': {prefix + k: v
-                        for k, v in model.state_dict().items()}},
-        folder / 'good.pth')
+        {'state_dict': {
+            prefix + k: v
+            for k, v in model.state_dict().items()
+        }}, folder / 'good.pth')
     marker = tmp_path / 'pwned'
     torch.save({'payload': RunsShellOnLoad(marker)}, folder / 'bad.pth')
     monkeypatch.setitem(

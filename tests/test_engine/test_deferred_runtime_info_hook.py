@@ -5,14 +5,13 @@ import types
 import numpy as np
 import pytest
 import torch
+from conftest import train_in_process
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 from mmengine.runner import Runner
 
 from mmunix.engine import DeferredRuntimeInfoHook
 from mmunix.registry import HOOKS
-
-from conftest import train_in_process
 
 #: 16 tiny images in batches of 2: 8 iterations, a log line every 3.
 ITERS, LOG_INTERVAL = 8, 3
@@ -26,7 +25,10 @@ class HubProbe(Hook):
     def __init__(self):
         self.sizes = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         history = runner.message_hub.log_scalars.get('train/loss')
         self.sizes.append(0 if history is None else len(history.data[0]))
@@ -53,8 +55,7 @@ def test_message_hub_holds_what_runtime_info_hook_records(
         tmp_path, cifar_root):
     ours = train_kd(tmp_path / 'ours', cifar_root)
     mmengine = train_kd(
-        tmp_path / 'mmengine',
-        cifar_root,
+        tmp_path / 'mmengine', cifar_root,
         **{'default_hooks.runtime_info.type': 'RuntimeInfoHook'})
     for key in ('train/loss', 'train/loss_kd'):
         values, counts = history(ours, key)
@@ -105,13 +106,13 @@ def test_flush_records_every_value_in_iteration_order(dtype):
     hook = DeferredRuntimeInfoHook()
     hook._pending = [
         dict(loss=torch.tensor(1.25, dtype=dtype), acc=3, n=torch.tensor(7)),
-        dict(loss=torch.tensor([0.5], dtype=dtype), acc=4.5,
-             n=torch.tensor(2)),
+        dict(
+            loss=torch.tensor([0.5], dtype=dtype), acc=4.5, n=torch.tensor(2)),
     ]
     hub = MessageHub(f'flush_{dtype}')
     hook.flush(types.SimpleNamespace(message_hub=hub))
     assert hook._pending == []
-    for key, expected in (('loss', [1.25, 0.5]), ('acc', [3, 4.5]),
-                          ('n', [7, 2])):
+    for key, expected in (('loss', [1.25,
+                                    0.5]), ('acc', [3, 4.5]), ('n', [7, 2])):
         values, counts = hub.get_scalar(f'train/{key}').data
         assert values.tolist() == expected and counts.tolist() == [1, 1]

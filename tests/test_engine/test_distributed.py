@@ -4,17 +4,20 @@ from datetime import timedelta
 import pytest
 import torch
 import torch.distributed as torch_dist
+from conftest import free_port
 
 from mmunix.engine import distributed_session
-from conftest import free_port
 
 
 @pytest.fixture
 def torchrun_env(monkeypatch):
     """The environment torchrun gives the only process of a one-process job."""
     for key, value in dict(
-            RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-            MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port())).items():
+            RANK='0',
+            LOCAL_RANK='0',
+            WORLD_SIZE='1',
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT=str(free_port())).items():
         monkeypatch.setenv(key, value)
     yield
     if torch_dist.is_initialized():

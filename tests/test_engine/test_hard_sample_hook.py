@@ -6,6 +6,8 @@ import types
 import numpy as np
 import pytest
 import torch
+from conftest import (PYTHON, REPO_ROOT, assert_ok, free_port, run_tool,
+                      tiny_run_options)
 from mmengine import Config
 from mmengine.dataset import ConcatDataset
 from mmengine.runner import IterBasedTrainLoop, Runner
@@ -15,11 +17,7 @@ from mmunix.engine.hooks.hard_sample_hook import HardSampleHook
 from mmunix.registry import HOOKS
 from mmunix.utils import register_all_modules
 
-from conftest import (PYTHON, REPO_ROOT, assert_ok, free_port, run_tool,
-                      tiny_run_options)
-
 PLOT_TOOL = osp.join(REPO_ROOT, 'tools/analysis_tools/plot_hard_samples.py')
-
 
 # --------------------------------------------------------------------------
 # The hook on its own, with a stand-in runner.
@@ -40,7 +38,9 @@ class StubRunner:
     """The few runner attributes HardSampleHook reads, and a logger that
     records what it is told."""
 
-    def __init__(self, work_dir, dataset_size: int = 10,
+    def __init__(self,
+                 work_dir,
+                 dataset_size: int = 10,
                  iters_per_epoch: int = 2):
         self.model = types.SimpleNamespace(hard_positions=None)
         self.work_dir = str(work_dir)
@@ -53,8 +53,8 @@ class StubRunner:
 
 
 def feed(hook, runner, sample_idx, positions):
-    """One training iteration: a batch with these ``sample_idx`` of which
-    the distiller reports ``positions`` as hard."""
+    """One training iteration: a batch with these ``sample_idx`` of which the
+    distiller reports ``positions`` as hard."""
     runner.model.hard_positions = torch.tensor(positions)
     data_batch = dict(data_samples=[
         DataSample(metainfo=dict(sample_idx=i)) for i in sample_idx
@@ -166,8 +166,7 @@ def test_concatenated_datasets_are_refused(tmp_path):
         HardSampleHook().before_train(runner)
 
 
-def test_sample_idx_is_the_dataset_index_under_a_shuffling_sampler(
-        cifar_root):
+def test_sample_idx_is_the_dataset_index_under_a_shuffling_sampler(cifar_root):
     register_all_modules()
     cfg = Config.fromfile(
         osp.join(REPO_ROOT, 'configs/unix_r56_r20_cifar100.py'))
@@ -176,8 +175,8 @@ def test_sample_idx_is_the_dataset_index_under_a_shuffling_sampler(
     loader_cfg.update(batch_size=4, num_workers=0, persistent_workers=False)
     loader_cfg.dataset.update(data_root=cifar_root, check_md5=False)
     loader = Runner.build_dataloader(loader_cfg, seed=0)
-    drawn = [(sample.sample_idx, int(sample.gt_label))
-             for batch in loader for sample in batch['data_samples']]
+    drawn = [(sample.sample_idx, int(sample.gt_label)) for batch in loader
+             for sample in batch['data_samples']]
     # The tiny data labels image i with class i % 100: label == index here.
     assert all(index == label for index, label in drawn)
     order = [index for index, _ in drawn]
@@ -190,15 +189,14 @@ def test_sample_idx_is_the_dataset_index_under_a_shuffling_sampler(
 
 
 def config_with_hook(folder, config: str) -> str:
-    """``config`` plus the HardSampleHook: a list of dicts, which
-    ``--cfg-options`` cannot express."""
+    """``config`` plus the HardSampleHook (a list of dicts, which the command
+    line cannot express)."""
     path = osp.join(str(folder), 'with_hard_sample_hook.py')
     with open(path, 'w') as f:
-        f.write(
-            f'_base_ = [{osp.join(REPO_ROOT, config)!r}]\n'
-            "custom_imports = dict(imports=["
-            "'mmunix.engine.hooks.hard_sample_hook'])\n"
-            "custom_hooks = [dict(type='HardSampleHook')]\n")
+        f.write(f'_base_ = [{osp.join(REPO_ROOT, config)!r}]\n'
+                'custom_imports = dict(imports=['
+                "'mmunix.engine.hooks.hard_sample_hook'])\n"
+                "custom_hooks = [dict(type='HardSampleHook')]\n")
     return path
 
 
@@ -218,8 +216,8 @@ def hard_sample_lines(log: str) -> list:
 
 @pytest.fixture(scope='module')
 def unix_run(tmp_path_factory, cifar_root, teacher_ckpt):
-    """Two UNIX epochs of 16 images in batches of 4, with a checkpoint every
-    2 iterations (iter_6.pth is in the middle of epoch 2)."""
+    """Two UNIX epochs of 16 images in batches of 4, with a checkpoint every 2
+    iterations (iter_6.pth is in the middle of epoch 2)."""
     work_dir = tmp_path_factory.mktemp('unix_run')
     config = config_with_hook(work_dir, 'configs/unix_r56_r20_cifar100.py')
     result = run_tool([
@@ -284,12 +282,11 @@ def test_kd_training_warns_once_and_writes_nothing(tmp_path, cifar_root,
 def test_counts_are_summed_over_ddp_processes(tmp_path, cifar_root,
                                               teacher_ckpt):
     config = config_with_hook(tmp_path, 'configs/unix_r56_r20_cifar100.py')
-    result = run_tool(
-        [
-            'bash', 'tools/dist_train.sh', config, '2',
-            *train_args(config, tmp_path, cifar_root, teacher_ckpt, 1)[2:]
-        ],
-        env_extra={'PORT': str(free_port())})
+    result = run_tool([
+        'bash', 'tools/dist_train.sh', config, '2',
+        *train_args(config, tmp_path, cifar_root, teacher_ckpt, 1)[2:]
+    ],
+                      env_extra={'PORT': str(free_port())})
     assert_ok(result)
     # Each process trains 2 batches of 4 and picks 2 of each: a process
     # alone would count 4.
@@ -335,9 +332,10 @@ def test_plot_tool_histograms_count_selections_up_to_each_epoch(plot_tool):
 def test_plot_tool_draws_a_png_of_a_training_run(unix_run, tmp_path):
     work_dir, _, _ = unix_run
     out = tmp_path / 'hard.png'
-    result = run_tool(
-        [PYTHON, PLOT_TOOL, str(work_dir), '--out',
-         str(out)], timeout=120)
+    result = run_tool([PYTHON, PLOT_TOOL,
+                       str(work_dir), '--out',
+                       str(out)],
+                      timeout=120)
     assert_ok(result)
     assert result.stdout.strip() == str(out)
     assert out.stat().st_size > 0

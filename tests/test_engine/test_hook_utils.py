@@ -1,18 +1,20 @@
-"""The restated MMEngine rules of mmunix/engine/hooks/utils.py agree with
-what LoggerHook and CheckpointHook do in a real run."""
+"""The restated MMEngine rules of mmunix/engine/hooks/utils.py agree with what
+LoggerHook and CheckpointHook do in a real run."""
 import pytest
+from conftest import train_in_process
 from mmengine.hooks import Hook
 
 from mmunix.engine.hooks.utils import (logs_after_train_iter,
                                        saves_after_train_iter)
 
-from conftest import train_in_process
-
 
 class Predict(Hook):
-    """Before each iteration: what the rules predict for it. It also
+    """Before each iteration: what the rules predict for it.
+
+    It also
     watches the runner's log processor and checkpoint saving, so that
-    :class:`Record` can say what happened."""
+    :class:`Record` can say what happened.
+    """
     priority = 'HIGHEST'
 
     def __init__(self):
@@ -48,7 +50,10 @@ class Record(Hook):
     def __init__(self, predict: Predict):
         self.predict, self.happened = predict, []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.happened.append(dict(self.predict.now))
 
@@ -65,10 +70,12 @@ def test_rules_predict_mmengines_logging_and_saving(logger, checkpoint,
     train_in_process(
         'configs/kd_r56_r20_cifar100.py', tmp_path, cifar_root,
         [predict, record], **{
-            'train_cfg.max_epochs': 2,
-            'default_hooks.logger': dict(type='LoggerHook', **logger),
-            'default_hooks.checkpoint': dict(
-                type='CheckpointHook', save_best=None, **checkpoint),
+            'train_cfg.max_epochs':
+            2,
+            'default_hooks.logger':
+            dict(type='LoggerHook', **logger),
+            'default_hooks.checkpoint':
+            dict(type='CheckpointHook', save_best=None, **checkpoint),
         })
     # Two epochs of 8 iterations.
     assert len(predict.predicted) == len(record.happened) == 16

@@ -1,14 +1,13 @@
 """Training iterations that neither log nor save read nothing on the host."""
 import pytest
 import torch
+from conftest import (PYTHON, assert_ok, run_tool, tiny_run_options,
+                      train_in_process)
 from mmengine.hooks import Hook
 
 from mmunix.engine import HostSyncCheckHook
 from mmunix.utils.host_sync import (SYNCING_TENSOR_METHODS, HostSyncError,
                                     TensorSyncTrap)
-
-from conftest import (PYTHON, assert_ok, run_tool, tiny_run_options,
-                      train_in_process)
 
 #: One epoch of 16 tiny images in batches of 2; logs after iterations 4, 8.
 ITERS, LOG_INTERVAL = 8, 4
@@ -19,16 +18,15 @@ DEVICE_AUGMENT = {
 RUNS = {
     'kd': ('configs/kd_r56_r20_cifar100.py', {}),
     'unix': ('configs/unix_r56_r20_cifar100.py', {}),
-    'unix-device-augment': ('configs/unix_r56_r20_cifar100.py',
-                            DEVICE_AUGMENT),
+    'unix-device-augment':
+    ('configs/unix_r56_r20_cifar100.py', DEVICE_AUGMENT),
     'at-unix': ('configs/at-unix_r56_r20_cifar100.py', {}),
 }
 
 
 class CountHostReads(Hook):
-    """Counts, per training iteration, the tensor reads on the host from
-    the first ``before_train_iter`` hook to the last ``after_train_iter``
-    one."""
+    """Counts, per training iteration, the tensor reads on the host from the
+    first ``before_train_iter`` hook to the last ``after_train_iter`` one."""
 
     def __init__(self):
         self.calls = []
@@ -52,7 +50,10 @@ class ReadLossOnHost(Hook):
     def __init__(self, iterations):
         self.iterations = set(iterations)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 in self.iterations:
             outputs['loss'].item()
@@ -62,7 +63,8 @@ def train(name, work_dir, cifar_root, hooks, **extra_settings):
     config, settings = RUNS[name]
     return train_in_process(
         config, work_dir, cifar_root, hooks, **{
-            'default_hooks.logger.interval': LOG_INTERVAL,
+            'default_hooks.logger.interval':
+            LOG_INTERVAL,
             'custom_hooks': [
                 dict(type='TeacherQueryHook', interval=LOG_INTERVAL),
                 *([dict(type='HardSampleHook')] if 'unix' in name else [])
@@ -86,8 +88,7 @@ def test_only_logging_iterations_read_tensors_on_the_host(
     assert set(vars(torch.Tensor)).isdisjoint(SYNCING_TENSOR_METHODS)
 
 
-def test_hook_passes_a_unix_run_and_says_what_it_checked(
-        tmp_path, cifar_root):
+def test_hook_passes_a_unix_run_and_says_what_it_checked(tmp_path, cifar_root):
     hook = HostSyncCheckHook(warmup=1)
     train('unix', tmp_path, cifar_root, [hook])
     # Iteration 1 is warm-up; 4 and 8 log.
@@ -104,8 +105,9 @@ def test_hook_skips_the_first_batch_of_each_size(tmp_path, cifar_root):
 
 
 def test_hook_names_a_host_read_in_an_ordinary_iteration(tmp_path, cifar_root):
-    with pytest.raises(HostSyncError, match='Tensor.item at .*in '
-                       'after_train_iter'):
+    with pytest.raises(
+            HostSyncError, match='Tensor.item at .*in '
+            'after_train_iter'):
         train('kd', tmp_path, cifar_root,
               [HostSyncCheckHook(warmup=2),
                ReadLossOnHost([3])])
@@ -128,13 +130,13 @@ def test_a_resumed_run_warms_up_again(tmp_path, cifar_root):
     # (9 and 10 of the run), as DDP does once per process when it rebuilds
     # its gradient buckets.
     hook = HostSyncCheckHook(warmup=2)
-    train('kd', tmp_path, cifar_root, [hook, ReadLossOnHost([9, 10])],
-          **{
-              'default_hooks.checkpoint': checkpoint,
-              'train_cfg.max_epochs': 2,
-              'resume': True,
-              'load_from': str(tmp_path / 'epoch_1.pth')
-          })
+    train(
+        'kd', tmp_path, cifar_root, [hook, ReadLossOnHost([9, 10])], **{
+            'default_hooks.checkpoint': checkpoint,
+            'train_cfg.max_epochs': 2,
+            'resume': True,
+            'load_from': str(tmp_path / 'epoch_1.pth')
+        })
     # Skipped: 9 and 10 (warm-up), 12 and 16 (log); 16 also ends training.
     assert (hook.checked, hook.skipped) == (4, 4)
 

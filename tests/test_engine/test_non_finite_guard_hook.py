@@ -6,17 +6,17 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import train_in_process
 from mmengine.hooks import Hook
 
 from mmunix.engine.hooks import NonFiniteGuardHook
 from mmunix.engine.hooks.non_finite_guard_hook import NonFiniteTrainingError
 
-from conftest import train_in_process
-
 UNIX = 'configs/unix_r56_r20_cifar100.py'
 #: Two epochs of 8 iterations, a checkpoint after each.
 TWO_EPOCHS = {
-    'train_cfg.max_epochs': 2,
+    'train_cfg.max_epochs':
+    2,
     'default_hooks.checkpoint':
     dict(type='CheckpointHook', interval=1, save_best=None),
 }
@@ -41,8 +41,8 @@ class NonFiniteImageAt(Hook):
 
 
 class InfiniteLearningRateAt(Hook):
-    """Makes the optimizer step of one iteration (1-based) send the weights
-    to Inf/NaN while that iteration's losses are still finite."""
+    """Makes the optimizer step of one iteration (1-based) send the weights to
+    Inf/NaN while that iteration's losses are still finite."""
     priority = 'VERY_HIGH'
 
     def __init__(self, iteration):
@@ -69,9 +69,12 @@ def test_a_non_finite_image_stops_the_run_at_its_iteration(
         tmp_path, cifar_root, log_interval, value):
     with pytest.raises(NonFiniteTrainingError) as error:
         train_in_process(
-            UNIX, tmp_path, cifar_root, hooks=[NonFiniteImageAt(11,
-                                                                value=value)],
-            **TWO_EPOCHS, **{'default_hooks.logger.interval': log_interval})
+            UNIX,
+            tmp_path,
+            cifar_root,
+            hooks=[NonFiniteImageAt(11, value=value)],
+            **TWO_EPOCHS,
+            **{'default_hooks.logger.interval': log_interval})
 
     assert str(error.value) == (
         'training stopped: loss_kd was not finite (NaN or Inf) at iteration '
@@ -93,16 +96,22 @@ def test_weights_that_stop_being_finite_are_named(tmp_path, cifar_root):
             r'gradient, or a learning rate too high\)\. No checkpoint was '
             r'written from such weights; none had been written yet\.'):
         train_in_process(
-            UNIX, tmp_path, cifar_root, hooks=[InfiniteLearningRateAt(3)],
+            UNIX,
+            tmp_path,
+            cifar_root,
+            hooks=[InfiniteLearningRateAt(3)],
             **TWO_EPOCHS)
     assert not osp.exists(tmp_path / 'epoch_1.pth')
 
 
-def test_skip_drops_the_steps_counts_them_and_trains_on(
-        tmp_path, cifar_root):
+def test_skip_drops_the_steps_counts_them_and_trains_on(tmp_path, cifar_root):
     runner = train_in_process(
-        UNIX, tmp_path, cifar_root, hooks=[NonFiniteImageAt(3, 12)],
-        **TWO_EPOCHS, **{'default_hooks.nan_guard.on_non_finite': 'skip'})
+        UNIX,
+        tmp_path,
+        cifar_root,
+        hooks=[NonFiniteImageAt(3, 12)],
+        **TWO_EPOCHS,
+        **{'default_hooks.nan_guard.on_non_finite': 'skip'})
 
     guard, = [h for h in runner.hooks if isinstance(h, NonFiniteGuardHook)]
     assert guard.skipped == 2
@@ -118,7 +127,10 @@ def test_a_skipped_step_leaves_weights_and_statistics_as_they_were(
         priority = 'LOWEST'
         states = {}
 
-        def after_train_iter(self, runner, batch_idx, data_batch=None,
+        def after_train_iter(self,
+                             runner,
+                             batch_idx,
+                             data_batch=None,
                              outputs=None):
             # runner.iter counts the iterations before this one.
             self.states[runner.iter + 1] = {
@@ -128,7 +140,10 @@ def test_a_skipped_step_leaves_weights_and_statistics_as_they_were(
 
     snapshots = Snapshots()
     train_in_process(
-        UNIX, tmp_path, cifar_root, hooks=[NonFiniteImageAt(3), snapshots],
+        UNIX,
+        tmp_path,
+        cifar_root,
+        hooks=[NonFiniteImageAt(3), snapshots],
         **{'default_hooks.nan_guard.on_non_finite': 'skip'})
 
     before, skipped, after = (snapshots.states[i] for i in (2, 3, 4))
@@ -149,8 +164,9 @@ def test_a_checkpoint_of_non_finite_weights_is_never_saved(tmp_path):
             r'\(NaN or Inf\); no checkpoint was written\. None had been '
             'written yet$'):
         guard.before_save_checkpoint(runner, checkpoint)
-    guard.before_save_checkpoint(
-        runner, {'state_dict': {'w': torch.ones(2)}})  # finite: saved
+    guard.before_save_checkpoint(runner, {'state_dict': {
+        'w': torch.ones(2)
+    }})  # finite: saved
 
 
 def test_an_unknown_action_names_the_key():
@@ -170,15 +186,20 @@ def test_found_at_the_end_of_the_epoch_names_the_right_iteration(
         priority = 'LOWEST'
 
         def before_train(self, runner):
-            guard, = [h for h in runner.hooks
-                      if isinstance(h, NonFiniteGuardHook)]
+            guard, = [
+                h for h in runner.hooks if isinstance(h, NonFiniteGuardHook)
+            ]
             guard._on_host = None
 
     with pytest.raises(NonFiniteTrainingError) as error:
         train_in_process(
-            UNIX, tmp_path, cifar_root,
-            hooks=[NonFiniteImageAt(7), CollectiveChecksOnly()],
-            **TWO_EPOCHS, **{'default_hooks.logger.interval': 100})
+            UNIX,
+            tmp_path,
+            cifar_root,
+            hooks=[NonFiniteImageAt(7),
+                   CollectiveChecksOnly()],
+            **TWO_EPOCHS,
+            **{'default_hooks.logger.interval': 100})
     assert str(error.value).startswith(
         'training stopped: loss_kd was not finite (NaN or Inf) at iteration '
         '7 (epoch 1, batch 7 of 8), found at iteration 8. No checkpoint')

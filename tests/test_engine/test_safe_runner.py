@@ -5,11 +5,10 @@ import shutil
 
 import pytest
 import torch
+from conftest import train_in_process
 
 from mmunix.engine import CheckpointMismatchError, SafeRunner
 from mmunix.engine.runner import latest_checkpoint
-
-from conftest import train_in_process
 
 R56 = 'configs/teachers/resnet56_cifar100.py'
 R110 = 'configs/teachers/resnet110_cifar100.py'
@@ -48,7 +47,10 @@ def test_load_from_a_checkpoint_of_another_model_is_refused(
 def test_load_from_strict_false_loads_what_matches(tmp_path, cifar_root,
                                                    teacher_ckpt):
     runner = train_in_process(
-        R110, tmp_path, cifar_root, load_from=teacher_ckpt,
+        R110,
+        tmp_path,
+        cifar_root,
+        load_from=teacher_ckpt,
         load_from_strict=False)
     assert runner.iter == 8
 
@@ -64,12 +66,13 @@ def test_resume_from_weights_only_says_it_holds_no_training_state(
             R56, tmp_path, cifar_root, resume=True, load_from=teacher_ckpt)
 
 
-def test_resume_with_a_run_of_another_model_is_refused(
-        tmp_path, cifar_root, r56_run):
+def test_resume_with_a_run_of_another_model_is_refused(tmp_path, cifar_root,
+                                                       r56_run):
     checkpoint = str(r56_run / 'epoch_1.pth')
-    with pytest.raises(CheckpointMismatchError,
-                       match='270 missing from it .*; resume with a '
-                       'checkpoint of this model'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match='270 missing from it .*; resume with a '
+            'checkpoint of this model'):
         train_in_process(
             R110, tmp_path, cifar_root, resume=True, load_from=checkpoint)
 
@@ -87,8 +90,14 @@ def test_auto_resume_finds_the_newest_checkpoint_of_the_work_dir(
         (work_dir / 'last_checkpoint').write_text(pointer)
     assert latest_checkpoint(str(work_dir)) == str(work_dir / 'epoch_1.pth')
     runner = train_in_process(
-        R56, work_dir, cifar_root, resume=True,
-        **{'train_cfg.max_epochs': 2, **EPOCH_CHECKPOINTS})
+        R56,
+        work_dir,
+        cifar_root,
+        resume=True,
+        **{
+            'train_cfg.max_epochs': 2,
+            **EPOCH_CHECKPOINTS
+        })
     assert (runner.epoch, runner.iter) == (2, 16)
 
 
@@ -119,21 +128,30 @@ def test_a_checkpoint_with_nan_weights_is_refused(tmp_path, cifar_root,
                 match=f'checkpoint {diverged} holds NaN or Inf in 1 '
                 r'tensor\(s\) \(e.g. backbone.conv1.weight\): it was saved '
                 'by a run that diverged'):
-            train_in_process(R56, tmp_path / str(strict), cifar_root,
-                             load_from=str(diverged), load_from_strict=strict)
+            train_in_process(
+                R56,
+                tmp_path / str(strict),
+                cifar_root,
+                load_from=str(diverged),
+                load_from_strict=strict)
 
 
 def test_a_refused_resume_leaves_the_work_dir_as_it_was(
         tmp_path, cifar_root, r56_run):
     work_dir = tmp_path / 'run'
     shutil.copytree(r56_run, work_dir)
-    before = {p.name: p.read_bytes() for p in work_dir.iterdir()
-              if p.is_file()}
+    before = {
+        p.name: p.read_bytes()
+        for p in work_dir.iterdir() if p.is_file()
+    }
     with pytest.raises(CheckpointMismatchError):
-        train_in_process(R110, work_dir, cifar_root, resume=True,
-                         load_from=str(work_dir / 'epoch_1.pth'))
-    after = {p.name: p.read_bytes() for p in work_dir.iterdir()
-             if p.is_file()}
+        train_in_process(
+            R110,
+            work_dir,
+            cifar_root,
+            resume=True,
+            load_from=str(work_dir / 'epoch_1.pth'))
+    after = {p.name: p.read_bytes() for p in work_dir.iterdir() if p.is_file()}
     assert after == before  # no resnet110 config copy either
 
 
@@ -143,12 +161,23 @@ def test_overwrite_deletes_the_old_run_only_once_the_new_one_is_built(
     shutil.copytree(r56_run, work_dir)
     old = (work_dir / 'epoch_1.pth').read_bytes()
     with pytest.raises(FileNotFoundError):
-        train_in_process(R56, work_dir, cifar_root, overwrite_work_dir=True,
-                         load_from=str(tmp_path / 'missing.pth'))
+        train_in_process(
+            R56,
+            work_dir,
+            cifar_root,
+            overwrite_work_dir=True,
+            load_from=str(tmp_path / 'missing.pth'))
     assert (work_dir / 'epoch_1.pth').read_bytes() == old
 
-    train_in_process(R56, work_dir, cifar_root, overwrite_work_dir=True,
-                     **{'randomness.seed': 1, **EPOCH_CHECKPOINTS})
+    train_in_process(
+        R56,
+        work_dir,
+        cifar_root,
+        overwrite_work_dir=True,
+        **{
+            'randomness.seed': 1,
+            **EPOCH_CHECKPOINTS
+        })
     assert (work_dir / 'epoch_1.pth').read_bytes() != old
 
 
@@ -158,16 +187,26 @@ def test_resuming_another_work_dirs_checkpoint_keeps_its_best(
     # A best checkpoint needs validation; rule 'less' makes every epoch a
     # new best, so the resumed run replaces its best once.
     settings = {
-        'val_cfg': dict(),
-        'val_dataloader': dict(
-            batch_size=4, num_workers=0,
-            dataset=dict(type='CIFAR100', data_root=cifar_root,
-                         split='test', check_md5=False,
-                         pipeline=[dict(type='PackInputs')]),
+        'val_cfg':
+        dict(),
+        'val_dataloader':
+        dict(
+            batch_size=4,
+            num_workers=0,
+            dataset=dict(
+                type='CIFAR100',
+                data_root=cifar_root,
+                split='test',
+                check_md5=False,
+                pipeline=[dict(type='PackInputs')]),
             sampler=dict(type='DefaultSampler', shuffle=False)),
-        'val_evaluator': dict(type='Accuracy', topk=(1, )),
-        'default_hooks.checkpoint': dict(
-            type='CheckpointHook', interval=1, save_best='accuracy/top1',
+        'val_evaluator':
+        dict(type='Accuracy', topk=(1, )),
+        'default_hooks.checkpoint':
+        dict(
+            type='CheckpointHook',
+            interval=1,
+            save_best='accuracy/top1',
             rule='less'),
     }
     first, second = tmp_path / 'first', tmp_path / 'second'
@@ -175,8 +214,15 @@ def test_resuming_another_work_dirs_checkpoint_keeps_its_best(
     best = first / 'best_accuracy_top1_epoch_1.pth'
     assert best.is_file()
 
-    train_in_process(R56, second, cifar_root, resume=True,
-                     load_from=str(first / 'epoch_1.pth'),
-                     **{'train_cfg.max_epochs': 2, **settings})
+    train_in_process(
+        R56,
+        second,
+        cifar_root,
+        resume=True,
+        load_from=str(first / 'epoch_1.pth'),
+        **{
+            'train_cfg.max_epochs': 2,
+            **settings
+        })
     assert best.is_file()
     assert (second / 'best_accuracy_top1_epoch_2.pth').is_file()

@@ -5,17 +5,18 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_config, train_in_process
 
 from mmunix.utils.runner_args import build_runner
-
-from conftest import tiny_config, train_in_process
 
 KD = 'configs/kd_r56_r20_cifar100.py'
 TEACHER = 'configs/teachers/resnet56_cifar100.py'
 #: One epoch with validation at its end and an epoch checkpoint.
 WITH_VALIDATION = {
-    'val_cfg': dict(),
-    'val_dataloader': dict(
+    'val_cfg':
+    dict(),
+    'val_dataloader':
+    dict(
         batch_size=4,
         num_workers=0,
         dataset=dict(
@@ -24,7 +25,8 @@ WITH_VALIDATION = {
             check_md5=False,
             pipeline=[dict(type='PackInputs')]),
         sampler=dict(type='DefaultSampler', shuffle=False)),
-    'val_evaluator': dict(type='Accuracy', topk=(1, 5)),
+    'val_evaluator':
+    dict(type='Accuracy', topk=(1, 5)),
     'default_hooks.checkpoint':
     dict(type='CheckpointHook', interval=1, save_best=None),
 }
@@ -38,11 +40,10 @@ def with_validation(cifar_root) -> dict:
 
 def distil(work_dir, cifar_root, teacher_ckpt, **settings):
     settings = {**with_validation(cifar_root), **settings}
-    return train_in_process(
-        KD, work_dir, cifar_root, **{
-            'model.teacher_ckpt': teacher_ckpt,
-            **settings
-        })
+    return train_in_process(KD, work_dir, cifar_root, **{
+        'model.teacher_ckpt': teacher_ckpt,
+        **settings
+    })
 
 
 def log_text(work_dir) -> str:
@@ -50,8 +51,8 @@ def log_text(work_dir) -> str:
 
 
 @pytest.mark.slow
-def test_the_teacher_is_scored_as_tools_test_scores_it(
-        tmp_path, cifar_root, teacher_ckpt):
+def test_the_teacher_is_scored_as_tools_test_scores_it(tmp_path, cifar_root,
+                                                       teacher_ckpt):
     distil(tmp_path / 'kd', cifar_root, teacher_ckpt)
     summary = json.loads((tmp_path / 'kd' / 'summary.json').read_text())
 
@@ -87,8 +88,12 @@ def test_a_resumed_run_does_not_score_the_teacher_again(
     distil(tmp_path, cifar_root, teacher_ckpt)
     first = json.loads((tmp_path / 'summary.json').read_text())
 
-    distil(tmp_path, cifar_root, teacher_ckpt, resume=True,
-           **{'train_cfg.max_epochs': 2})
+    distil(
+        tmp_path,
+        cifar_root,
+        teacher_ckpt,
+        resume=True,
+        **{'train_cfg.max_epochs': 2})
     resumed = json.loads((tmp_path / 'summary.json').read_text())
 
     assert resumed['teacher_metrics'] == first['teacher_metrics']
@@ -109,8 +114,8 @@ def test_a_teacher_below_the_student_baseline_is_warned_about(
             ) in log_text(tmp_path)
 
 
-def test_one_key_switches_the_teacher_evaluation_off(
-        tmp_path, cifar_root, teacher_ckpt):
+def test_one_key_switches_the_teacher_evaluation_off(tmp_path, cifar_root,
+                                                     teacher_ckpt):
     distil(tmp_path, cifar_root, teacher_ckpt,
            **{'default_hooks.teacher_eval': None})
     summary = json.loads((tmp_path / 'summary.json').read_text())
@@ -125,12 +130,13 @@ def test_scoring_the_teacher_leaves_the_training_unchanged(
     # UNIX draws its permutations from torch's generator, which the
     # evaluation's dataloader would advance.
     weights = []
-    for name, hook in (('on', {}), ('off', {'default_hooks.teacher_eval':
-                                              None})):
-        runner = train_in_process(
-            'configs/unix_r56_r20_cifar100.py', tmp_path / name, cifar_root,
-            **with_validation(cifar_root), **hook,
-            **{'model.teacher_ckpt': teacher_ckpt})
+    for name, hook in (('on', {}), ('off', {
+            'default_hooks.teacher_eval': None
+    })):
+        runner = train_in_process('configs/unix_r56_r20_cifar100.py',
+                                  tmp_path / name, cifar_root,
+                                  **with_validation(cifar_root), **hook,
+                                  **{'model.teacher_ckpt': teacher_ckpt})
         weights.append(runner.model.student.state_dict())
     assert all(
         torch.equal(weights[0][key], weights[1][key]) for key in weights[0])

@@ -18,10 +18,9 @@ OFFSETS = list(itertools.product(range(2 * PAD + 1), repeat=2))
 def coordinate_image() -> np.ndarray:
     """``(32, 32, 3)`` uint8: channel 0 is row + 1, channel 1 column + 1, so
     every pixel says where it came from and padding (0) is recognisable."""
-    rows, cols = np.meshgrid(
-        np.arange(SIZE), np.arange(SIZE), indexing='ij')
-    return np.stack([rows + 1, cols + 1, np.full_like(rows, 7)],
-                    axis=-1).astype(np.uint8)
+    rows, cols = np.meshgrid(np.arange(SIZE), np.arange(SIZE), indexing='ij')
+    return np.stack(
+        [rows + 1, cols + 1, np.full_like(rows, 7)], axis=-1).astype(np.uint8)
 
 
 def decode(image_chw: torch.Tensor) -> tuple:
@@ -51,14 +50,14 @@ def test_every_output_of_the_cpu_pipeline_is_the_batched_op_at_its_params():
     batch = torch.from_numpy(image).permute(2, 0, 1)[None]
     np.random.seed(0)
     outputs = torch.stack([
-        torch.from_numpy(np.ascontiguousarray(
-            pipeline(dict(img=image))['img'])).permute(2, 0, 1)
-        for _ in range(3000)
+        torch.from_numpy(
+            np.ascontiguousarray(pipeline(dict(img=image))['img'])).permute(
+                2, 0, 1) for _ in range(3000)
     ])
     params = [decode(out) for out in outputs]
     dy, dx, flipped = (torch.tensor(values) for values in zip(*params))
-    ours = augment.crop_flip(batch.expand(len(outputs), -1, -1, -1), dy, dx,
-                             flipped)
+    ours = augment.crop_flip(
+        batch.expand(len(outputs), -1, -1, -1), dy, dx, flipped)
     assert torch.equal(ours, outputs)
     # The CPU pipeline reaches all 81 offsets, flipped and not.
     assert set(params) == {(y, x, f) for y, x in OFFSETS for f in (0, 1)}
@@ -96,8 +95,11 @@ def test_keeps_dtype_and_shape_and_pads_with_zeros():
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(padding=-1), dict(padding=1.5), dict(padding=True),
-    dict(flip_prob=1.5), dict(flip_prob=-0.1)
+    dict(padding=-1),
+    dict(padding=1.5),
+    dict(padding=True),
+    dict(flip_prob=1.5),
+    dict(flip_prob=-0.1)
 ])
 def test_bad_arguments_are_refused_with_their_value(kwargs):
     name, value = next(iter(kwargs.items()))
@@ -110,8 +112,7 @@ def _draw_in_process(rank: int, port: int, out_dir: str) -> None:
     process, draw a batch's crops and flips, save their decoded params."""
     import torch.distributed as dist
     dist.init_process_group(
-        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-        world_size=2)
+        'gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     try:
         torch.manual_seed(0)
         batch = torch.from_numpy(coordinate_image()).permute(2, 0, 1)

@@ -16,13 +16,18 @@ register_all_modules()
 
 def classifier(arch='resnet8', dropout=False):
     head = dict(
-        type='LinearClsHead', num_classes=10, in_channels=64,
+        type='LinearClsHead',
+        num_classes=10,
+        in_channels=64,
         loss=dict(type='CrossEntropyLoss'))
     if dropout:
         # A head with dropout shows whether the teacher ever leaves eval mode.
         head = dict(
-            type='VisionTransformerClsHead', num_classes=10, in_channels=64,
-            hidden_dim=16, loss=dict(type='CrossEntropyLoss'))
+            type='VisionTransformerClsHead',
+            num_classes=10,
+            in_channels=64,
+            hidden_dim=16,
+            loss=dict(type='CrossEntropyLoss'))
     return dict(
         type='ImageClassifier',
         backbone=dict(type='CIFARResNet', arch=arch),
@@ -64,7 +69,7 @@ def count_forwards(module):
     (False, [16], [16]),
 ])
 def test_teacher_sees_k_under_unix_and_n_under_kd(unix, teacher_sees,
-                                                 student_sees):
+                                                  student_sees):
     model = distiller(unix=unix).train()
     teacher_calls = count_forwards(model.teacher.backbone)
     student_calls = count_forwards(model.student.backbone)
@@ -74,7 +79,9 @@ def test_teacher_sees_k_under_unix_and_n_under_kd(unix, teacher_sees,
     assert set(losses) == {'loss_kd'}
     scoring = 16 if unix else 0
     assert model.sample_counts == dict(
-        batch=16, student_scoring=scoring, teacher=teacher_sees[0],
+        batch=16,
+        student_scoring=scoring,
+        teacher=teacher_sees[0],
         student_train=teacher_sees[0])
 
 
@@ -128,10 +135,14 @@ def test_mixed_ce_is_soft_target_ce_on_the_kept_samples():
 
 def test_zero_weight_losses_are_skipped_and_features_flow(tmp_path):
     model = distiller(
-        student=dict(classifier('resnet8'), backbone=dict(
-            type='CIFARResNet', arch='resnet8', out_indices=(1, 2, 3))),
-        teacher=dict(classifier('resnet14'), backbone=dict(
-            type='CIFARResNet', arch='resnet14', out_indices=(1, 2, 3))),
+        student=dict(
+            classifier('resnet8'),
+            backbone=dict(
+                type='CIFARResNet', arch='resnet8', out_indices=(1, 2, 3))),
+        teacher=dict(
+            classifier('resnet14'),
+            backbone=dict(
+                type='CIFARResNet', arch='resnet14', out_indices=(1, 2, 3))),
         feature_losses=dict(
             loss_at=dict(type='ATLoss', loss_weight=1000.),
             loss_sp=dict(type='SPLoss', loss_weight=0.)))
@@ -140,8 +151,10 @@ def test_zero_weight_losses_are_skipped_and_features_flow(tmp_path):
 
 
 def test_feature_loss_names_must_start_with_loss():
-    with pytest.raises(ValueError, match=r'model\.feature_losses\.at: names '
-                       r"must start with 'loss_'"):
+    with pytest.raises(
+            ValueError,
+            match=r'model\.feature_losses\.at: names '
+            r"must start with 'loss_'"):
         distiller(feature_losses=dict(at=dict(type='ATLoss')))
 
 
@@ -219,8 +232,9 @@ def test_teacher_checkpoint_loads_strictly(tmp_path):
         assert torch.equal(model.teacher.state_dict()[key], value)
 
     wrong = tmp_path / 'wrong.pth'
-    torch.save({'state_dict': MODELS.build(classifier('resnet8')).state_dict()},
-               wrong)
+    torch.save(
+        {'state_dict': MODELS.build(classifier('resnet8')).state_dict()},
+        wrong)
     # One line that sums the keys up, not PyTorch's list of every key.
     assert teacher_ckpt_error(wrong) == mismatch_of(wrong) + (
         'it holds 56 tensors under backbone.*, head.*, the model 92 under '
@@ -231,21 +245,22 @@ def test_teacher_checkpoint_loads_strictly(tmp_path):
         '(a community checkpoint: convert it with '
         'tools/model_converters/community_to_mmunix.py)')
 
-    with pytest.raises(FileNotFoundError,
-                       match=r"model\.teacher_ckpt='.*nope\.pth' does not "
-                       'exist'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r"model\.teacher_ckpt='.*nope\.pth' does not "
+            'exist'):
         distiller(teacher_ckpt=str(tmp_path / 'nope.pth'))
 
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(wrong.read_bytes()[:1000])
-    with pytest.raises(UnreadableCheckpointError,
-                       match=r"model\.teacher_ckpt='.*truncated\.pth': .* is "
-                       'not a readable torch checkpoint'):
+    with pytest.raises(
+            UnreadableCheckpointError,
+            match=r"model\.teacher_ckpt='.*truncated\.pth': .* is "
+            'not a readable torch checkpoint'):
         distiller(teacher_ckpt=str(truncated))
 
 
-def test_a_distillation_checkpoint_as_teacher_ckpt_is_named_as_such(
-        tmp_path):
+def test_a_distillation_checkpoint_as_teacher_ckpt_is_named_as_such(tmp_path):
     run = distiller()
     path = tmp_path / 'epoch_1.pth'
     torch.save({'state_dict': run.state_dict()}, path)
@@ -273,15 +288,17 @@ def test_a_distillation_checkpoint_of_another_teacher_says_both(tmp_path):
     # The distiller of a run is what a wrong teacher_ckpt often is; its
     # teacher may still be of another architecture (here resnet20).
     path = tmp_path / 'epoch_1.pth'
-    torch.save({'state_dict': distiller(
-        teacher=classifier('resnet20')).state_dict()}, path)
+    torch.save(
+        {'state_dict': distiller(teacher=classifier('resnet20')).state_dict()},
+        path)
     message = teacher_ckpt_error(path)
-    assert message.startswith(mismatch_of(path) + (
-        'it is the checkpoint of a distillation run '
-        '(56 tensors under student.*, 128 under teacher.*), not of a '
-        'teacher, and its teacher.* tensors do not fit model.teacher '
-        'either: it holds 128 tensors under backbone.*, head.*, the model 92 '
-        'under backbone.*, head.*; 36 not in the model (e.g. '))
+    assert message.startswith(
+        mismatch_of(path) +
+        ('it is the checkpoint of a distillation run '
+         '(56 tensors under student.*, 128 under teacher.*), not of a '
+         'teacher, and its teacher.* tensors do not fit model.teacher '
+         'either: it holds 128 tensors under backbone.*, head.*, the model 92 '
+         'under backbone.*, head.*; 36 not in the model (e.g. '))
     assert message.endswith(
         '; point model.teacher_ckpt at the checkpoint of a teacher of this '
         'architecture and number of classes')
@@ -289,8 +306,9 @@ def test_a_distillation_checkpoint_of_another_teacher_says_both(tmp_path):
 
 
 @pytest.mark.parametrize('content, holds', [([1, 2], 'list'),
-                                            ({'state_dict': torch.zeros(2)},
-                                             'Tensor')])
+                                            ({
+                                                'state_dict': torch.zeros(2)
+                                            }, 'Tensor')])
 def test_a_teacher_ckpt_without_a_state_dict_says_what_it_holds(
         tmp_path, content, holds):
     path = tmp_path / 'odd.pth'
@@ -317,14 +335,14 @@ def test_a_teacher_ckpt_with_nan_weights_is_refused(tmp_path):
 def test_predict_and_tensor_use_the_student():
     model = distiller().eval()
     data = model.data_preprocessor(
-        dict(inputs=torch.rand(2, 3, 32, 32),
-             data_samples=[DataSample().set_gt_label(1) for _ in range(2)]))
+        dict(
+            inputs=torch.rand(2, 3, 32, 32),
+            data_samples=[DataSample().set_gt_label(1) for _ in range(2)]))
     predictions = model(**data, mode='predict')
     expected = model.student(data['inputs'], mode='tensor')
     torch.testing.assert_close(model(data['inputs'], mode='tensor'), expected)
     torch.testing.assert_close(
-        torch.stack([p.pred_score for p in predictions]),
-        expected.softmax(1))
+        torch.stack([p.pred_score for p in predictions]), expected.softmax(1))
 
 
 @pytest.mark.slow
@@ -332,37 +350,47 @@ def test_student_export_loads_into_plain_mmpretrain(tmp_path):
     import subprocess
     import sys
 
-    from mmpretrain.models import ImageClassifier
-
     from conftest import REPO_ROOT
+    from mmpretrain.models import ImageClassifier
 
     model = distiller()
     ckpt = tmp_path / 'distill.pth'
-    torch.save({'meta': {'dataset_meta': {'classes': list('abcdefghij')}},
-                'state_dict': model.state_dict()}, ckpt)
+    torch.save(
+        {
+            'meta': {
+                'dataset_meta': {
+                    'classes': list('abcdefghij')
+                }
+            },
+            'state_dict': model.state_dict()
+        }, ckpt)
     out = tmp_path / 'student.pth'
     subprocess.run([
         sys.executable, 'tools/model_converters/extract_student.py',
-        str(ckpt), str(out)
-    ], cwd=REPO_ROOT, check=True, capture_output=True)
+        str(ckpt),
+        str(out)
+    ],
+                   cwd=REPO_ROOT,
+                   check=True,
+                   capture_output=True)
 
     exported = torch.load(out, weights_only=True)
-    assert not any(k.startswith(('teacher', 'student', 'kd_loss'))
-                   for k in exported['state_dict'])
+    assert not any(
+        k.startswith(('teacher', 'student', 'kd_loss'))
+        for k in exported['state_dict'])
     cfg = classifier('resnet8')
     cfg.pop('type')
-    plain = ImageClassifier(**dict(
-        cfg, backbone=MODELS.build(cfg['backbone']))).eval()
+    plain = ImageClassifier(
+        **dict(cfg, backbone=MODELS.build(cfg['backbone']))).eval()
     load_checkpoint(plain, str(out), strict=True)
     x = torch.rand(3, 3, 32, 32)
     model.eval()
-    assert torch.equal(plain(x, mode='tensor'),
-                       model.student(x, mode='tensor'))
+    assert torch.equal(
+        plain(x, mode='tensor'), model.student(x, mode='tensor'))
 
 
 @pytest.mark.slow
-def test_student_export_of_a_non_distiller_checkpoint_writes_nothing(
-        tmp_path):
+def test_student_export_of_a_non_distiller_checkpoint_writes_nothing(tmp_path):
     import subprocess
     import sys
 
@@ -373,8 +401,12 @@ def test_student_export_of_a_non_distiller_checkpoint_writes_nothing(
     out = tmp_path / 'student.pth'
     result = subprocess.run([
         sys.executable, 'tools/model_converters/extract_student.py',
-        str(ckpt), str(out)
-    ], cwd=REPO_ROOT, capture_output=True, text=True)
+        str(ckpt),
+        str(out)
+    ],
+                            cwd=REPO_ROOT,
+                            capture_output=True,
+                            text=True)
     assert result.returncode == 1
     assert (f'extract_student: error: {ckpt}: no "student." keys: this is '
             'not a checkpoint of ClassificationDistiller') in result.stderr
@@ -384,9 +416,14 @@ def test_student_export_of_a_non_distiller_checkpoint_writes_nothing(
 
 def test_compute_budget_is_resolved_from_fvcore_at_the_first_batch():
     from mmunix.utils.compute_cost import ComputeCost
-    model = distiller(data_preprocessor=dict(
-        type='UNIXDataPreprocessor', compute_budget=0.95, num_clean=0.25,
-        num_classes=10, mean=[0.] * 3, std=[1.] * 3))
+    model = distiller(
+        data_preprocessor=dict(
+            type='UNIXDataPreprocessor',
+            compute_budget=0.95,
+            num_clean=0.25,
+            num_classes=10,
+            mean=[0.] * 3,
+            std=[1.] * 3))
     model.train()(**batch(model, num=16), mode='loss')
     f_t, f_s = model.flops_per_sample((3, 32, 32))
     # resnet14 and resnet8 with 10-class heads, from fvcore, one sample each.
@@ -397,15 +434,17 @@ def test_compute_budget_is_resolved_from_fvcore_at_the_first_batch():
 
 
 def test_unix_keys_without_a_type_do_not_fall_back_to_kd_silently():
-    with pytest.raises(ValueError, match=r'model\.data_preprocessor sets '
-                       r'num_clean but no type.*data_preprocessor\.num_clean'):
+    with pytest.raises(
+            ValueError,
+            match=r'model\.data_preprocessor sets '
+            r'num_clean but no type.*data_preprocessor\.num_clean'):
         distiller(unix=False, data_preprocessor=dict(num_clean=40))
 
 
 @pytest.mark.slow
 def test_exported_student_runs_in_mmpretrain_apis_without_mmunix(tmp_path):
-    """mmpretrain's inferencer loads the export in a process that never
-    imports mmunix itself; the config's ``mmunix.`` backbone scope does."""
+    """mmpretrain's inferencer loads the export in a process that never imports
+    mmunix itself; the config's ``mmunix.`` backbone scope does."""
     import json
     import subprocess
     import sys
@@ -417,11 +456,15 @@ def test_exported_student_runs_in_mmpretrain_apis_without_mmunix(tmp_path):
     torch.save({'state_dict': model.state_dict()}, ckpt)
     subprocess.run([
         sys.executable, 'tools/model_converters/extract_student.py',
-        str(ckpt), str(out)
-    ], cwd=REPO_ROOT, check=True, capture_output=True)
+        str(ckpt),
+        str(out)
+    ],
+                   cwd=REPO_ROOT,
+                   check=True,
+                   capture_output=True)
 
-    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3),
-                                              dtype=np.uint8)
+    image = np.random.default_rng(0).integers(
+        0, 256, (32, 32, 3), dtype=np.uint8)
     np.save(tmp_path / 'image.npy', image)
     script = (
         'import json, sys, numpy as np\n'
@@ -433,8 +476,11 @@ def test_exported_student_runs_in_mmpretrain_apis_without_mmunix(tmp_path):
         # A file, not stdout: the inferencer draws a progress bar there.
         f'open("{tmp_path / "scores.json"}", "w").write(\n'
         '    json.dumps(result["pred_scores"].tolist()))\n')
-    subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
-                   capture_output=True, text=True, check=True)
+    subprocess.run([sys.executable, '-c', script],
+                   cwd=REPO_ROOT,
+                   capture_output=True,
+                   text=True,
+                   check=True)
     scores = torch.tensor(json.loads((tmp_path / 'scores.json').read_text()))
 
     # The demo config normalises with mean 77.8 and std 82.5.

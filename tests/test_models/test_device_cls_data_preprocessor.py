@@ -1,5 +1,5 @@
-"""DeviceClsDataPreprocessor gives what mmpretrain's ClsDataPreprocessor
-gives, and augments on the device only in training."""
+"""DeviceClsDataPreprocessor gives what mmpretrain's ClsDataPreprocessor gives,
+and augments on the device only in training."""
 import numpy as np
 import pytest
 import torch
@@ -32,10 +32,10 @@ def processed(preprocessor, data, training=True):
     torch.manual_seed(1)
     out = preprocessor(data, training)
     samples = out['data_samples']
-    return out['inputs'], [
-        {key: sample.get(key)
-         for key in ('gt_label', 'gt_score')} for sample in samples
-    ]
+    return out['inputs'], [{
+        key: sample.get(key)
+        for key in ('gt_label', 'gt_score')
+    } for sample in samples]
 
 
 @pytest.mark.parametrize('collate', [default_collate, pseudo_collate])
@@ -62,9 +62,10 @@ def test_reaches_the_model_exactly_as_mmpretrains(collate, settings, scores):
 def test_train_augment_runs_in_training_only_before_normalisation():
     register_all_modules()
     preprocessor = DeviceClsDataPreprocessor(
-        mean=[0.], std=[1.],
-        train_augment=dict(type='BatchRandomCropFlip', padding=1,
-                           flip_prob=0.))
+        mean=[0.],
+        std=[1.],
+        train_augment=dict(
+            type='BatchRandomCropFlip', padding=1, flip_prob=0.))
     images = torch.full((2, 1, 3, 3), 5, dtype=torch.uint8)
     plain = preprocessor(dict(inputs=images), training=False)['inputs']
     assert plain.eq(5).all()
@@ -82,20 +83,22 @@ def test_train_augment_needs_stacked_batches():
     register_all_modules()
     preprocessor = DeviceClsDataPreprocessor(
         **NORM, train_augment=dict(type='BatchRandomCropFlip'))
-    with pytest.raises(TypeError, match="collate_fn=dict\\(type="
-                       "'default_collate'\\)"):
+    with pytest.raises(
+            TypeError, match='collate_fn=dict\\(type='
+            "'default_collate'\\)"):
         preprocessor(batch(pseudo_collate), training=True)
 
 
 @pytest.mark.parametrize('augment,error,message', [
     (dict(type='BatchRandomCrop'), KeyError, 'BatchRandomCrop'),
-    (dict(type='BatchRandomCropFlip', flip_prob=True), ValueError,
-     'flip_prob=True'),
+    (dict(type='BatchRandomCropFlip',
+          flip_prob=True), ValueError, 'flip_prob=True'),
 ])
 def test_a_bad_train_augment_names_the_key(augment, error, message):
     register_all_modules()
-    with pytest.raises(error, match=f'data_preprocessor.train_augment: .*'
-                       f'{message}'):
+    with pytest.raises(
+            error, match=f'data_preprocessor.train_augment: .*'
+            f'{message}'):
         DeviceClsDataPreprocessor(**NORM, train_augment=augment)
 
 

@@ -63,8 +63,8 @@ def test_kd_equals_the_reference_formula():
     student, teacher = torch.randn(6, 10), torch.randn(6, 10)
     temperature = 4.0
     p_t = F.softmax(teacher / temperature, dim=1)
-    expected = (p_t * (p_t.log() - F.log_softmax(
-        student / temperature, dim=1))).sum() / 6 * temperature**2
+    expected = (p_t * (p_t.log() - F.log_softmax(student / temperature, dim=1))
+                ).sum() / 6 * temperature**2
     torch.testing.assert_close(KDLoss()(student, teacher), expected)
 
 
@@ -136,9 +136,8 @@ def test_at_pools_the_larger_map_to_the_smaller(student_size, teacher_size):
     student = torch.rand(2, 3, *student_size)
     teacher = torch.rand(2, 5, *teacher_size)
     common = tuple(map(min, student_size, teacher_size))
-    expected = ATLoss()(
-        F.adaptive_avg_pool2d(student, common),
-        F.adaptive_avg_pool2d(teacher, common))
+    expected = ATLoss()(F.adaptive_avg_pool2d(student, common),
+                        F.adaptive_avg_pool2d(teacher, common))
     torch.testing.assert_close(ATLoss()(student, teacher), expected)
     assert expected > 0
 
@@ -153,8 +152,10 @@ def test_at_pooling_averages_features_before_attention():
 
 def test_at_refuses_different_stage_counts():
     feats = [torch.randn(2, 4, 8, 8)] * 3
-    with pytest.raises(ValueError, match='student gives 3 feature maps and '
-                       'the teacher 2; set out_indices of the same length'):
+    with pytest.raises(
+            ValueError,
+            match='student gives 3 feature maps and '
+            'the teacher 2; set out_indices of the same length'):
         ATLoss()(feats, feats[:2])
 
 
@@ -183,8 +184,8 @@ def test_sp_matches_a_hand_computed_example():
     # 4 - 2 sqrt 2, divided by N^2 = 4.
     student = torch.tensor([[1., 0.], [0., 1.]]).view(2, 2, 1, 1)
     teacher = torch.tensor([[1., 0.], [1., 0.]]).view(2, 1, 2, 1)
-    torch.testing.assert_close(
-        SPLoss()(student, teacher), torch.tensor(1 - math.sqrt(2) / 2))
+    torch.testing.assert_close(SPLoss()(student, teacher),
+                               torch.tensor(1 - math.sqrt(2) / 2))
 
 
 def test_sp_is_scaled_by_loss_weight():
@@ -199,8 +200,8 @@ def test_sp_uses_only_the_last_stage():
     student = (torch.randn(4, 2, 8, 8), last)
     teacher = (torch.randn(4, 3, 4, 4), torch.randn(4, 6, 4, 4), last.clone())
     assert SPLoss()(student, teacher).item() == 0.0
-    torch.testing.assert_close(
-        SPLoss()(student, teacher[:2]), SPLoss()(last, teacher[1]))
+    torch.testing.assert_close(SPLoss()(student, teacher[:2]),
+                               SPLoss()(last, teacher[1]))
 
 
 def test_sp_refuses_different_batch_sizes():

@@ -197,8 +197,7 @@ def test_a_config_without_type_is_refused():
 
 
 @pytest.mark.parametrize(
-    'registry', [TASK_UTILS, MMPRETRAIN_TASK_UTILS],
-    ids=['mmunix', 'parent'])
+    'registry', [TASK_UTILS, MMPRETRAIN_TASK_UTILS], ids=['mmunix', 'parent'])
 def test_a_downstream_scorer_is_listed_and_buildable(register, registry):
 
     class MaxLogitScorer(BaseScorer):

@@ -25,8 +25,7 @@ def test_ramp_matches_the_worked_example():
     assert ramp[0].item() == pytest.approx(0.0072, abs=5e-5)
     assert ramp[32].item() == pytest.approx(0.52, abs=5e-3)
     assert ramp[47].item() == pytest.approx(0.918, abs=5e-4)
-    assert ramp.tolist() == pytest.approx(reference_ramp(64, 32, 10),
-                                          abs=1e-6)
+    assert ramp.tolist() == pytest.approx(reference_ramp(64, 32, 10), abs=1e-6)
 
 
 def test_mix_follows_the_formula_for_a_given_rank_lambda_and_permutation():
@@ -39,8 +38,7 @@ def test_mix_follows_the_formula_for_a_given_rank_lambda_and_permutation():
     mask = lam * ramp[:k]
     permutation = torch.tensor([2, 0, 5, 1, 4, 3])[:k]
 
-    batch = UNIXDataPreprocessor.mix(inputs, labels, ranks, mask,
-                                     permutation)
+    batch = UNIXDataPreprocessor.mix(inputs, labels, ranks, mask, permutation)
 
     for j in range(k):
         m = lam * reference_ramp(6, 2, 10)[j]
@@ -79,8 +77,10 @@ def test_the_mask_is_one_beta_alpha_draw_times_the_ramp():
     batch = preprocessor.mix_and_select(
         torch.zeros(8, 1, 1, 1), torch.arange(8), torch.randn(8, 4))
     torch.testing.assert_close(
-        batch.mask, expected_lambda * preprocessor.ramp(8, 4)[:6],
-        rtol=0, atol=0)
+        batch.mask,
+        expected_lambda * preprocessor.ramp(8, 4)[:6],
+        rtol=0,
+        atol=0)
 
 
 def test_fractions_follow_the_actual_batch_size():
@@ -110,17 +110,18 @@ def test_fractions_round_half_up():
 
 def test_int_k_larger_than_the_batch_names_the_key():
     preprocessor = UNIXDataPreprocessor(num_selected=48, num_clean=8)
-    with pytest.raises(ValueError,
-                       match=r'model\.data_preprocessor\.num_selected=48 '
-                       r'exceeds the batch size 32'):
+    with pytest.raises(
+            ValueError,
+            match=r'model\.data_preprocessor\.num_selected=48 '
+            r'exceeds the batch size 32'):
         preprocessor.resolve_counts(32)
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(num_selected=32, num_clean=40),
-     r'num_clean=40 must not exceed num_selected=32'),
-    (dict(num_selected=0.5, num_clean=0.75),
-     r'num_clean=0.75 must not exceed num_selected=0.5'),
+    (dict(num_selected=32,
+          num_clean=40), r'num_clean=40 must not exceed num_selected=32'),
+    (dict(num_selected=0.5,
+          num_clean=0.75), r'num_clean=0.75 must not exceed num_selected=0.5'),
     (dict(num_selected=0), r'num_selected=0 must be >= 1'),
     (dict(num_selected=1.5), r'num_selected=1.5 is a fraction'),
     (dict(num_clean=-1), r'num_clean=-1 must be >= 0'),
@@ -158,7 +159,9 @@ def test_normalisation_is_exactly_mmpretrains():
 
 def test_soft_targets_are_the_mixed_one_hot_labels():
     batch = MixedBatch(
-        torch.zeros(2, 1), torch.tensor([0, 2]), torch.tensor([1, 2]),
+        torch.zeros(2, 1),
+        torch.tensor([0, 2]),
+        torch.tensor([1, 2]),
         mask=torch.tensor([0.25, 0.5]))
     assert batch.soft_targets(3).tolist() == [[0.75, 0.25, 0.], [0., 0., 1.]]
     clean = MixedBatch.clean(torch.zeros(2, 1), torch.tensor([1, 0]))
@@ -179,16 +182,19 @@ def test_compute_budget_sets_k_from_the_flops():
 
 
 def test_budget_and_num_selected_together_is_an_error():
-    with pytest.raises(ValueError,
-                       match=r'model\.data_preprocessor: give num_selected=48 '
-                       'or compute_budget=0.8, not both'):
+    with pytest.raises(
+            ValueError,
+            match=r'model\.data_preprocessor: give num_selected=48 '
+            'or compute_budget=0.8, not both'):
         UNIXDataPreprocessor(num_selected=48, compute_budget=0.8)
 
 
 @pytest.mark.parametrize('budget', [0, 1.5, -0.2, '0.8'])
 def test_budget_outside_zero_one_fails_at_build(budget):
-    with pytest.raises(ValueError, match=r'compute_budget=.* must be a '
-                       'fraction of the cost of KD'):
+    with pytest.raises(
+            ValueError,
+            match=r'compute_budget=.* must be a '
+            'fraction of the cost of KD'):
         UNIXDataPreprocessor(compute_budget=budget)
 
 

@@ -1,8 +1,8 @@
 """Tests for ``projects/example_project``: a downstream package extends mmunix.
 
 The in-process tests import ``unix_extras`` the way a user's config does and
-remove its registrations afterwards, so other tests still see only mmunix's
-own scorers and losses. The end-to-end tests run the documented config with
+remove its registrations afterwards, so other tests still see only mmunix's own
+scorers and losses. The end-to-end tests run the documented config with
 ``tools/train.py`` in a subprocess, with ``PYTHONPATH`` set as the project's
 README says.
 """
@@ -14,15 +14,13 @@ import sys
 
 import pytest
 import torch
+from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool, tiny_run_options
 from mmengine import Config
 
 from mmunix.models.scorers import (EntropyScorer, build_scorer,
                                    registered_scorer_names)
 from mmunix.registry import MODELS, TASK_UTILS
 from mmunix.utils import register_all_modules
-
-from conftest import (PYTHON, REPO_ROOT, assert_ok, run_tool,
-                      tiny_run_options)
 
 PROJECT = osp.join(REPO_ROOT, 'projects', 'example_project')
 CONFIG = 'projects/example_project/configs/unix_energy_r56_r20_cifar100.py'
@@ -44,18 +42,18 @@ def extras():
 
 def run_example(work_dir, *options):
     """``tools/train.py`` on the example config, as the README runs it."""
-    return run_tool(
-        [PYTHON, 'tools/train.py', CONFIG, '--work-dir',
-         str(work_dir), '--cfg-options', *options],
-        env_extra={'PYTHONPATH': PROJECT})
+    return run_tool([
+        PYTHON, 'tools/train.py', CONFIG, '--work-dir',
+        str(work_dir), '--cfg-options', *options
+    ],
+                    env_extra={'PYTHONPATH': PROJECT})
 
 
 # ---------------------------------------------------------- EnergyScorer ---
 def test_energy_is_minus_t_logsumexp_of_the_logits(extras):
     logits = torch.tensor([[0., 0.], [math.log(3), 0.], [0., -math.inf]])
-    torch.testing.assert_close(
-        extras.EnergyScorer()(logits),
-        torch.tensor([-math.log(2), -math.log(4), 0.]))
+    torch.testing.assert_close(extras.EnergyScorer()(logits),
+                               torch.tensor([-math.log(2), -math.log(4), 0.]))
     # T = 2 on logits doubled: -2 * log(3 + 1).
     torch.testing.assert_close(
         extras.EnergyScorer(temperature=2)(torch.tensor([[2 * math.log(3),
@@ -93,8 +91,7 @@ def test_energy_keeps_the_scorer_contract(extras):
 
 
 @pytest.mark.parametrize('temperature', [0, -1.0, True, '1'])
-def test_energy_refuses_a_bad_temperature_naming_the_key(
-        extras, temperature):
+def test_energy_refuses_a_bad_temperature_naming_the_key(extras, temperature):
     with pytest.raises(
             ValueError,
             match=r'model\.data_preprocessor\.scorer\.temperature=.* must '
@@ -108,8 +105,7 @@ def test_cosine_kd_of_logits_is_the_mean_cosine_distance(extras):
     student = torch.tensor([[1., 0.], [1., 0.], [1., 0.]])
     teacher = torch.tensor([[0., 1.], [2., 0.], [-1., 0.]])
     assert extras.CosineKDLoss()(student, teacher).item() == 1.0
-    assert extras.CosineKDLoss(loss_weight=0.5)(student,
-                                                teacher).item() == 0.5
+    assert extras.CosineKDLoss(loss_weight=0.5)(student, teacher).item() == 0.5
 
 
 def test_cosine_kd_of_stage_features_sums_the_stage_pairs(extras):
@@ -137,11 +133,14 @@ def test_cosine_kd_sends_gradient_to_the_student_only(extras):
 
 def test_cosine_kd_refuses_mismatched_outputs(extras):
     loss = extras.CosineKDLoss()
-    with pytest.raises(ValueError, match=r'same shape, got \(2, 3\) and '
-                       r'\(2, 4\)'):
+    with pytest.raises(
+            ValueError, match=r'same shape, got \(2, 3\) and '
+            r'\(2, 4\)'):
         loss(torch.zeros(2, 3), torch.zeros(2, 4))
-    with pytest.raises(ValueError, match='CosineKDLoss pairs stages, but the '
-                       'student gives 2 feature maps and the teacher 1'):
+    with pytest.raises(
+            ValueError,
+            match='CosineKDLoss pairs stages, but the '
+            'student gives 2 feature maps and the teacher 1'):
         loss((torch.zeros(2, 3), torch.zeros(2, 3)), (torch.zeros(2, 3), ))
 
 
@@ -206,16 +205,14 @@ def test_the_documented_config_trains_with_the_new_loss(
 
 
 @pytest.mark.slow
-def test_without_the_project_on_the_path_the_config_fails_to_import(
-        tmp_path):
+def test_without_the_project_on_the_path_the_config_fails_to_import(tmp_path):
     result = run_tool([
         PYTHON, 'tools/train.py', CONFIG, '--work-dir',
         str(tmp_path / 'work')
     ])
     assert result.returncode != 0
     assert ("ImportError: Failed to import custom modules from {'imports': "
-            "['unix_extras'], 'allow_failed_imports': False}"
-            ) in result.stderr
+            "['unix_extras'], 'allow_failed_imports': False}") in result.stderr
     assert 'You should set `PYTHONPATH`' in result.stderr
 
 

@@ -11,6 +11,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 from mmengine.config import Config
 
 from mmunix.registry import MODELS
@@ -18,8 +19,6 @@ from mmunix.utils import register_all_modules
 from mmunix.utils.benchmark import (METHODS, PlainUNIXStep, run_benchmark,
                                     time_interleaved)
 from mmunix.utils.complexity import measure_complexity
-
-from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 
 CONFIG = 'configs/unix_r56_r20_cifar100.py'
 RATIO_KEYS = {
@@ -38,13 +37,14 @@ def build_unix_model():
 
 def run_on_one_thread(config, **kwargs):
     """``run_benchmark`` on one thread, as ``run_tool`` runs subprocesses:
-    two OpenMP threads on a busy 2-core machine can make each tiny
-    iteration 10x slower."""
+
+    two OpenMP threads on a busy 2-core machine can make each tiny iteration
+    10x slower.
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return run_benchmark(
-            config, iters=2, batch_size=8, warmup=1, **kwargs)
+        return run_benchmark(config, iters=2, batch_size=8, warmup=1, **kwargs)
     finally:
         torch.set_num_threads(threads)
 
@@ -85,7 +85,7 @@ def test_flops_ratio_is_the_design_formula_on_measured_flops(result):
 def test_compute_budget_config_is_benchmarked_at_its_solved_k(tmp_path):
     config = tmp_path / 'unix_budget.py'
     config.write_text(
-        f"_base_ = [{str(osp.join(REPO_ROOT, CONFIG))!r}]\n"
+        f'_base_ = [{str(osp.join(REPO_ROOT, CONFIG))!r}]\n'
         'data_preprocessor = dict(num_selected=None, compute_budget=0.9)\n')
     budget = run_on_one_thread(str(config))
     # k/N = 0.9 - F_s / (F_t + 2 F_s) = 0.703 keeps 6 of 8 (and
@@ -125,7 +125,9 @@ def test_rounds_interleave_and_rotate_and_skip_warmup():
     steps = {name: (lambda name=name: calls.append(name)) for name in 'abc'}
     times, faults = time_interleaved(
         steps, iters=2, warmup=1, device=torch.device('cpu'))
-    assert calls == list('abc' 'bca' 'cab')
+    assert calls == list('abc'
+                         'bca'
+                         'cab')
     assert {name: len(values) for name, values in times.items()} == \
         {name: len(values) for name, values in faults.items()} == \
         dict(a=2, b=2, c=2)
@@ -139,8 +141,7 @@ def test_sync_debug_finds_no_host_sync_in_the_timed_steps():
 
 def test_sync_debug_refuses_amp_whose_scaler_always_syncs():
     with pytest.raises(ValueError, match='cannot check --amp'):
-        run_benchmark(CONFIG, iters=1, batch_size=8, amp=True,
-                      sync_debug=True)
+        run_benchmark(CONFIG, iters=1, batch_size=8, amp=True, sync_debug=True)
 
 
 def test_amp_on_cpu_is_refused_with_a_clear_error():

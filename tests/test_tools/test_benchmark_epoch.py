@@ -7,12 +7,11 @@ import json
 
 import pytest
 import torchvision.transforms as T
+from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 from mmengine import Config
 
 from mmunix.utils.epoch_benchmark import (RUNS, run_epoch_benchmark,
                                           torchvision_transform)
-
-from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 
 CONFIG = 'configs/unix_r56_r20_cifar100.py'
 NORM = dict(mean=[127.5, 127.5, 127.5], std=[51., 51., 51.])
@@ -54,9 +53,8 @@ def test_json_has_each_round_of_each_run_and_the_settings(cli_run):
         assert result['ms_per_iter'][name] > 0
         assert result['samples_per_s'][name] == pytest.approx(
             4000 / result['ms_per_iter'][name])
-    assert set(result['loader_samples_per_s_per_worker']) == {
-        'mmunix', 'plain'
-    }
+    assert set(
+        result['loader_samples_per_s_per_worker']) == {'mmunix', 'plain'}
     assert [len(v) for v in result['loader_samples_per_s'].values()] == [2, 2]
     assert result['extra_work'] == []
     ratios = result['ratios']
@@ -72,8 +70,7 @@ def test_plain_pipeline_is_torchvisions_version_of_the_configs():
     transform = torchvision_transform(cfg.train_dataloader.dataset.pipeline,
                                       cfg.data_preprocessor, (32, 32))
     crop, flip, to_tensor, normalize = transform.transforms
-    assert (type(crop), crop.size, crop.padding) == (T.RandomCrop, (32, 32),
-                                                     4)
+    assert (type(crop), crop.size, crop.padding) == (T.RandomCrop, (32, 32), 4)
     assert (type(flip), flip.p) == (T.RandomHorizontalFlip, 0.5)
     assert type(to_tensor) is T.ToTensor
     assert normalize.mean == pytest.approx([0.5071, 0.4866, 0.4409])
@@ -81,13 +78,15 @@ def test_plain_pipeline_is_torchvisions_version_of_the_configs():
 
 
 def test_device_augmentation_is_done_on_the_cpu_by_the_plain_loop():
-    transform = torchvision_transform(
-        [dict(type='PackInputs')],
-        dict(NORM, train_augment=dict(type='BatchRandomCropFlip', padding=2,
-                                      flip_prob=0.25)), (32, 32))
+    transform = torchvision_transform([dict(type='PackInputs')],
+                                      dict(
+                                          NORM,
+                                          train_augment=dict(
+                                              type='BatchRandomCropFlip',
+                                              padding=2,
+                                              flip_prob=0.25)), (32, 32))
     crop, flip, *_ = transform.transforms
-    assert (type(crop), crop.size, crop.padding) == (T.RandomCrop, (32, 32),
-                                                     2)
+    assert (type(crop), crop.size, crop.padding) == (T.RandomCrop, (32, 32), 2)
     assert (type(flip), flip.p) == (T.RandomHorizontalFlip, 0.25)
 
 
@@ -104,9 +103,9 @@ def test_pipeline_steps_the_plain_loop_cannot_copy_are_named(step, message):
 
 def test_an_mmcv_flip_without_prob_never_flips_in_the_plain_loop_either():
     transform = torchvision_transform(
-        [dict(type='RandomFlip'), dict(type='PackInputs')], NORM, (32, 32))
-    assert [type(t) for t in transform.transforms] == [T.ToTensor,
-                                                      T.Normalize]
+        [dict(type='RandomFlip'),
+         dict(type='PackInputs')], NORM, (32, 32))
+    assert [type(t) for t in transform.transforms] == [T.ToTensor, T.Normalize]
 
 
 @pytest.mark.parametrize('kwargs,message', [
@@ -134,8 +133,13 @@ def test_a_budget_config_runs_at_its_solved_k_and_extra_losses_are_noted(
         f"_base_ = ['{REPO_ROOT}/configs/at-unix_r56_r20_cifar100.py']\n"
         'data_preprocessor = dict(num_selected=None, compute_budget=0.9)\n')
     result = run_epoch_benchmark(
-        str(config), iters=2, warmup=1, rounds=1, batch_size=4,
-        num_workers=0, generate=12)
+        str(config),
+        iters=2,
+        warmup=1,
+        rounds=1,
+        batch_size=4,
+        num_workers=0,
+        generate=12)
     # k/N = 0.9 - F_s / (F_t + 2 F_s) = 0.703 keeps 3 of 4.
     assert result['num_selected'] == 3
     assert result['extra_work'] == ['loss_at']

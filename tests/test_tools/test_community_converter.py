@@ -1,9 +1,9 @@
 """tools/model_converters/community_to_mmunix.py and its conversion functions.
 
-A reference community network (tests/community_nets.py) with random weights
-and BatchNorm statistics is saved in the community layout, converted, and
-loaded into the mmunix model of ``configs/_base_/models/cifar/<arch>.py``;
-both must then compute the same features and logits.
+A reference community network (tests/community_nets.py) with random weights and
+BatchNorm statistics is saved in the community layout, converted, and loaded
+into the mmunix model of ``configs/_base_/models/cifar/<arch>.py``; both must
+then compute the same features and logits.
 """
 import os
 import os.path as osp
@@ -12,12 +12,12 @@ import shutil
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
-from mmengine.runner import load_checkpoint
-
 from community_nets import ARCHS, build_community_net  # tests/ on sys.path
 from conftest import (PYTHON, REPO_ROOT, assert_ok, run_script_in_process,
                       run_tool, tiny_run_options)
+from mmengine.config import Config
+from mmengine.runner import load_checkpoint
+
 from mmunix.models.utils.community import (convert_community_state_dict,
                                            load_community_state_dict)
 from mmunix.registry import MODELS
@@ -43,8 +43,8 @@ LAYOUTS = ('model', 'module+state_dict', 'bare', 'module+model', 'state_dict',
 
 @pytest.fixture(autouse=True, scope='module')
 def single_thread():
-    """One intra-op thread: tiny batches gain nothing from two, and on a
-    shared 2-core machine a second spinning thread makes them much slower."""
+    """One intra-op thread: tiny batches gain nothing from two, and on a shared
+    2-core machine a second spinning thread makes them much slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -170,13 +170,14 @@ def test_cli_output_loads_in_mmengine_and_tools_test(tmp_path, cifar_root):
     log = result.stdout + result.stderr
     assert 'accuracy/top1' in log and 'do not match exactly' not in log
 
+
 def run_converter(monkeypatch, src, dst, *options, config=None):
     """Run the tool in this process (a fresh one would spend seconds on
-    imports) with ``--config`` resnet8 unless given; returns its exit
-    message, None if it succeeded."""
+    imports) with ``--config`` resnet8 unless given; returns its exit message,
+    None if it succeeded."""
     config = config or model_config('resnet8')
-    return run_script_in_process(monkeypatch, CONVERTER, src, dst,
-                                 '--config', config, *options)
+    return run_script_in_process(monkeypatch, CONVERTER, src, dst, '--config',
+                                 config, *options)
 
 
 def corrupt(state_dict, how):
@@ -254,8 +255,7 @@ def test_missing_num_batches_tracked_is_filled_like_batchnorm_does():
     ('classifier_head.', 'has none of the classifier weights'),
     ('head.fc.', 'has mmunix keys (head.fc.weight) already'),
 ])
-def test_state_dict_without_community_classifier_is_rejected(
-        prefix, expected):
+def test_state_dict_without_community_classifier_is_rejected(prefix, expected):
     state_dict = build_community_net('resnet8').state_dict()
     for name in ('weight', 'bias'):
         state_dict[prefix + name] = state_dict.pop('fc.' + name)
@@ -293,8 +293,7 @@ def test_missing_config_is_named(tmp_path, monkeypatch):
     assert not dst.exists()
 
 
-def test_config_without_a_model_asks_for_a_model_config(
-        tmp_path, monkeypatch):
+def test_config_without_a_model_asks_for_a_model_config(tmp_path, monkeypatch):
     src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
     save_resnet8(src)
     config = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',
@@ -387,8 +386,7 @@ def test_dst_that_is_an_input_is_refused_even_with_overwrite(
     assert config.read_text() == open(model_config('resnet8')).read()
 
 
-def test_existing_dst_is_kept_unless_overwrite_is_given(
-        tmp_path, monkeypatch):
+def test_existing_dst_is_kept_unless_overwrite_is_given(tmp_path, monkeypatch):
     src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
     save_resnet8(src)
     dst.write_bytes(b'an older conversion')
@@ -407,8 +405,11 @@ def test_existing_dst_is_kept_unless_overwrite_is_given(
 
 def test_debug_raises_the_user_error_with_its_cause(tmp_path, monkeypatch):
     src, dst = tmp_path / 'community.pth', tmp_path / 'converted.pth'
-    torch.save({'model': corrupt(build_community_net('resnet8').state_dict(),
-                                 'missing')}, src)
+    torch.save(
+        {
+            'model':
+            corrupt(build_community_net('resnet8').state_dict(), 'missing')
+        }, src)
 
     with pytest.raises(Exception) as error:
         run_converter(monkeypatch, src, dst, '--debug')

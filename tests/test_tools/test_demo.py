@@ -4,7 +4,6 @@ import os.path as osp
 import re
 
 import pytest
-
 from conftest import PYTHON, assert_ok, run_tool
 
 LABELS = ('resnet8 alone (CE)', 'resnet8, KD', 'resnet8, UNIX')
@@ -20,9 +19,11 @@ def table_rows(text: str) -> dict:
 
 
 def demo(work_dir, *args):
-    result = run_tool(
-        [PYTHON, 'tools/run_demo.py', '--quick', '--work-dir',
-         str(work_dir), *args], timeout=600)
+    result = run_tool([
+        PYTHON, 'tools/run_demo.py', '--quick', '--work-dir',
+        str(work_dir), *args
+    ],
+                      timeout=600)
     assert_ok(result)
     return result.stdout
 
@@ -49,8 +50,8 @@ def test_quick_demo_prints_the_table_and_reuses_its_teacher(tmp_path):
     for mean_std, *_ in rows.values():
         assert re.fullmatch(r'\d+\.\d\d ± \d+\.\d\d', mean_std)
     # Every comparison is stated with its numbers, claimed or not.
-    assert len(re.findall(r'standard error \d+\.\d\d over 2 and 2 seeds',
-                          out)) == 3
+    assert len(
+        re.findall(r'standard error \d+\.\d\d over 2 and 2 seeds', out)) == 3
 
     results = json.loads((work_dir / 'results.json').read_text())
     assert [len(run['top1']) for run in results['runs'].values()] == [2] * 3

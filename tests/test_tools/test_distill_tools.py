@@ -6,6 +6,8 @@ import re
 
 import pytest
 import torch
+from conftest import (PYTHON, REPO_ROOT, assert_ok, free_port, run_tool,
+                      tiny_run_options)
 from mmengine import Config
 from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
@@ -13,9 +15,6 @@ from mmpretrain.structures import DataSample
 from mmunix.engine import load_from_local_weights_only
 from mmunix.registry import MODELS
 from mmunix.utils import register_all_modules
-
-from conftest import (PYTHON, REPO_ROOT, assert_ok, free_port, run_tool,
-                      tiny_run_options)
 
 DISTILL_CONFIGS = sorted(
     osp.relpath(path, REPO_ROOT)
@@ -67,8 +66,10 @@ def test_every_config_builds_and_takes_a_training_step(config):
                                                           'EntropyScorer')
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
     data = dict(
-        inputs=[torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
-                for _ in range(4)],
+        inputs=[
+            torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+            for _ in range(4)
+        ],
         data_samples=[DataSample().set_gt_label(i) for i in range(4)])
     log_vars = model.train_step(data, optim)
     assert torch.isfinite(log_vars['loss'])
@@ -144,8 +145,8 @@ def test_train_py_distils_end_to_end(method, tmp_path, cifar_root,
     assert any(k.startswith('student.') for k in state['state_dict'])
     # 16 images in 4 batches of 4; UNIX keeps 3 of each (0.75 of 4).
     unix = method.endswith('unix')
-    check_report(read_report(tmp_path), 16, 12 if unix else 16, unix,
-                 fvcore_flops)
+    check_report(
+        read_report(tmp_path), 16, 12 if unix else 16, unix, fvcore_flops)
     assert 'Compute(train) [4]' in log
 
 
@@ -179,8 +180,8 @@ def test_compute_counts_continue_after_resume_but_not_after_load_from(
         f'load_from={tmp_path / "epoch_1.pth"}'
     ])
     assert_ok(fine_tuned)
-    check_report(read_report(tmp_path / 'fine_tune'), 16, 12, True,
-                 fvcore_flops)
+    check_report(
+        read_report(tmp_path / 'fine_tune'), 16, 12, True, fvcore_flops)
 
 
 @pytest.mark.slow
@@ -190,9 +191,11 @@ def test_iteration_checkpoints_carry_the_counts_up_to_their_iteration(
     # 7 (save_begin=1), none of which is a logging point of the hook.
     result = run_tool([
         PYTHON, 'tools/train.py', 'configs/unix_r56_r20_cifar100.py',
-        '--work-dir', str(tmp_path),
+        '--work-dir',
+        str(tmp_path),
         *distill_options(cifar_root, teacher_ckpt, max_epochs=2),
-        'custom_hooks.0.interval=50', 'default_hooks.checkpoint.by_epoch=False',
+        'custom_hooks.0.interval=50',
+        'default_hooks.checkpoint.by_epoch=False',
         'default_hooks.checkpoint.interval=3',
         'default_hooks.checkpoint.save_begin=1',
         'default_hooks.checkpoint.save_last=False'
@@ -202,27 +205,28 @@ def test_iteration_checkpoints_carry_the_counts_up_to_their_iteration(
         saved = load_from_local_weights_only(
             str(tmp_path / f'iter_{iteration}.pth'))
         assert saved['meta']['teacher_query_counts'] == dict(
-            batch=4 * iteration, student_scoring=4 * iteration,
-            teacher=3 * iteration, student_train=3 * iteration)
+            batch=4 * iteration,
+            student_scoring=4 * iteration,
+            teacher=3 * iteration,
+            student_train=3 * iteration)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize('method', ['kd', 'unix'])
 def test_dist_train_distils_with_two_processes(method, tmp_path, cifar_root,
                                                teacher_ckpt, fvcore_flops):
-    result = run_tool(
-        [
-            'bash', 'tools/dist_train.sh',
-            f'configs/{method}_r56_r20_cifar100.py', '2', '--work-dir',
-            str(tmp_path), *distill_options(cifar_root, teacher_ckpt)
-        ],
-        env_extra={'PORT': str(free_port())})
+    result = run_tool([
+        'bash', 'tools/dist_train.sh', f'configs/{method}_r56_r20_cifar100.py',
+        '2', '--work-dir',
+        str(tmp_path), *distill_options(cifar_root, teacher_ckpt)
+    ],
+                      env_extra={'PORT': str(free_port())})
     assert_ok(result)
     log = result.stdout + result.stderr
     assert 'Distributed training: True' in log
     assert 'Epoch(train) [1][2/2]' in log
     # Two ranks, two batches of 4 each: the report sums both ranks.
     unix = method == 'unix'
-    check_report(read_report(tmp_path), 16, 12 if unix else 16, unix,
-                 fvcore_flops)
+    check_report(
+        read_report(tmp_path), 16, 12 if unix else 16, unix, fvcore_flops)
     assert log.count('TeacherQueryHook: wrote') == 1

@@ -10,10 +10,10 @@ import os.path as osp
 
 import pytest
 import torch
-
 from conftest import REPO_ROOT, run_script_in_process
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'model_converters', 'extract_student.py')
+
 
 def run_in_process(monkeypatch, *args):
     return run_script_in_process(monkeypatch, TOOL, *args)
@@ -23,7 +23,10 @@ def save_distillation_checkpoint(path) -> bytes:
     """A small checkpoint in ClassificationDistiller's layout; its bytes."""
     torch.save(
         {
-            'meta': {'epoch': 3, 'seed': 0},
+            'meta': {
+                'epoch': 3,
+                'seed': 0
+            },
             'state_dict': {
                 'student.head.fc.weight': torch.ones(2, 4),
                 'teacher.head.fc.weight': torch.zeros(2, 4),
@@ -32,8 +35,7 @@ def save_distillation_checkpoint(path) -> bytes:
     return path.read_bytes()
 
 
-def test_dst_that_is_src_is_refused_even_with_overwrite(tmp_path,
-                                                       monkeypatch):
+def test_dst_that_is_src_is_refused_even_with_overwrite(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     src = tmp_path / 'distill.pth'
     content = save_distillation_checkpoint(src)
@@ -50,8 +52,7 @@ def test_dst_that_is_src_is_refused_even_with_overwrite(tmp_path,
     assert src.read_bytes() == content
 
 
-def test_existing_dst_is_kept_unless_overwrite_is_given(
-        tmp_path, monkeypatch):
+def test_existing_dst_is_kept_unless_overwrite_is_given(tmp_path, monkeypatch):
     src, dst = tmp_path / 'distill.pth', tmp_path / 'student.pth'
     save_distillation_checkpoint(src)
     dst.write_bytes(b'an older export')
@@ -82,8 +83,7 @@ def test_src_that_holds_no_dict_is_not_a_distillation_checkpoint(
     assert not dst.exists()
 
 
-def test_truncated_src_is_one_line_and_writes_nothing(tmp_path,
-                                                      monkeypatch):
+def test_truncated_src_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
     src, dst = tmp_path / 'distill.pth', tmp_path / 'student.pth'
     src.write_bytes(save_distillation_checkpoint(src)[:1000])
 

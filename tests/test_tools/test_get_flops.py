@@ -2,7 +2,6 @@
 import re
 
 import pytest
-
 from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
 
 SCRIPT = 'tools/analysis_tools/get_flops.py'
@@ -21,8 +20,9 @@ def test_distillation_config_reports_flops_and_both_ratios():
     assert 'F_t/F_s     3.08' in out
     assert 'teacher params 0.86 M' in out and 'student params 0.28 M' in out
     assert 'UNIX        N=64, k=48' in out
-    ratios = re.search(r'compute ratio vs KD\s+([\d.]+) .*\s([\d.]+) '
-                       r'\(backward = 2x\)', out)
+    ratios = re.search(
+        r'compute ratio vs KD\s+([\d.]+) .*\s([\d.]+) '
+        r'\(backward = 2x\)', out)
     f_t, f_s = 126_847_232, 41_224_448
     assert float(ratios.group(1)) == pytest.approx(
         (64 * f_s + 48 * (f_t + 2 * f_s)) / (64 * (f_t + 2 * f_s)), abs=5e-5)
@@ -37,8 +37,9 @@ def test_markdown_table_has_a_row_per_config():
         'configs/_base_/models/cifar/resnet20.py', '--markdown'
     ])
     assert_ok(result)
-    lines = [line for line in result.stdout.splitlines()
-             if line.startswith('| `')]
+    lines = [
+        line for line in result.stdout.splitlines() if line.startswith('| `')
+    ]
     assert len(lines) == 2
     model_row, kd_row = lines  # in natural order of the paths
     assert kd_row.startswith('| `configs/kd_r56_r20_cifar100.py` | 32 |')
@@ -64,8 +65,9 @@ def test_a_scope_prefixed_unix_preprocessor_is_still_unix(tmp_path):
 def test_all_lists_every_config_with_a_model_and_a_fragment_is_refused():
     result = run_tool([PYTHON, SCRIPT, '--all'])
     assert_ok(result)
-    rows = [line for line in result.stdout.splitlines()
-            if line.startswith('| `')]
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith('| `')
+    ]
     # 7 teachers, 8 vanilla students, 26 CIFAR distillers, 4 demo and 4
     # ImageNet configs hold a model; demo_runtime.py does not.
     assert len(rows) == 49

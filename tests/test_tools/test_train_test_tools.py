@@ -3,19 +3,17 @@ import json
 import os.path as osp
 
 import pytest
+from conftest import PYTHON, assert_ok, free_port, run_tool, tiny_run_options
 
 from mmunix.engine import load_from_local_weights_only
-
-from conftest import (PYTHON, assert_ok, free_port, run_tool,
-                      tiny_run_options)
 
 TEACHER = 'configs/teachers/resnet56_cifar100.py'
 
 
 def train(work_dir, cifar_root, *extra, max_epochs=1):
     return run_tool([
-        PYTHON, 'tools/train.py', TEACHER, '--work-dir', str(work_dir),
-        *extra, '--cfg-options', *tiny_run_options(cifar_root),
+        PYTHON, 'tools/train.py', TEACHER, '--work-dir',
+        str(work_dir), *extra, '--cfg-options', *tiny_run_options(cifar_root),
         f'train_cfg.max_epochs={max_epochs}'
     ])
 
@@ -39,8 +37,12 @@ def test_interrupted_training_resumes_from_the_saved_iteration(
     assert saved_iteration(tmp_path / 'epoch_2.pth') == 8
 
     # An explicit path works as well, and the checkpoint evaluates.
-    explicit = train(tmp_path / 'again', cifar_root, '--resume',
-                     str(tmp_path / 'epoch_1.pth'), max_epochs=2)
+    explicit = train(
+        tmp_path / 'again',
+        cifar_root,
+        '--resume',
+        str(tmp_path / 'epoch_1.pth'),
+        max_epochs=2)
     assert_ok(explicit)
     assert 'resumed epoch: 1, iter: 4' in explicit.stdout + explicit.stderr
 
@@ -58,13 +60,12 @@ def test_interrupted_training_resumes_from_the_saved_iteration(
 
 @pytest.mark.slow
 def test_dist_train_runs_two_processes_on_cpu(tmp_path, cifar_root):
-    result = run_tool(
-        [
-            'bash', 'tools/dist_train.sh', TEACHER, '2', '--work-dir',
-            str(tmp_path), '--cfg-options', *tiny_run_options(cifar_root),
-            'train_cfg.max_epochs=1'
-        ],
-        env_extra={'PORT': str(free_port())})
+    result = run_tool([
+        'bash', 'tools/dist_train.sh', TEACHER, '2', '--work-dir',
+        str(tmp_path), '--cfg-options', *tiny_run_options(cifar_root),
+        'train_cfg.max_epochs=1'
+    ],
+                      env_extra={'PORT': str(free_port())})
     assert_ok(result)
     log = result.stdout + result.stderr
     assert 'Distributed training: True' in log
@@ -75,8 +76,7 @@ def test_dist_train_runs_two_processes_on_cpu(tmp_path, cifar_root):
 
 
 @pytest.mark.slow
-def test_amp_without_an_accelerator_fails_before_anything_is_written(
-        tmp_path):
+def test_amp_without_an_accelerator_fails_before_anything_is_written(tmp_path):
     import pytest
     import torch
     if torch.cuda.is_available():
@@ -98,11 +98,17 @@ def test_slurm_scripts_build_the_srun_command(tmp_path):
     fake.parent.mkdir()
     fake.write_text('#!/usr/bin/env bash\necho "srun $*"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    env = {'PATH': f'{fake.parent}{os.pathsep}{os.environ["PATH"]}',
-           'GPUS': '16', 'GPUS_PER_NODE': '8'}
+    env = {
+        'PATH': f'{fake.parent}{os.pathsep}{os.environ["PATH"]}',
+        'GPUS': '16',
+        'GPUS_PER_NODE': '8'
+    }
 
-    train = run_tool(['bash', 'tools/slurm_train.sh', 'gpu', 'job', TEACHER,
-                      'work_dirs/x', '--amp'], env_extra=env)
+    train = run_tool([
+        'bash', 'tools/slurm_train.sh', 'gpu', 'job', TEACHER, 'work_dirs/x',
+        '--amp'
+    ],
+                     env_extra=env)
     assert_ok(train)
     line = train.stdout.strip().splitlines()[-1]
     assert line.startswith('srun -p gpu --job-name=job --gres=gpu:8 '
@@ -110,8 +116,11 @@ def test_slurm_scripts_build_the_srun_command(tmp_path):
     assert line.endswith(f'tools/train.py {TEACHER} --work-dir=work_dirs/x '
                          '--amp --launcher=slurm')
 
-    test = run_tool(['bash', 'tools/slurm_test.sh', 'gpu', 'job', TEACHER,
-                     'ckpt.pth', '--out', 'm.json'], env_extra=env)
+    test = run_tool([
+        'bash', 'tools/slurm_test.sh', 'gpu', 'job', TEACHER, 'ckpt.pth',
+        '--out', 'm.json'
+    ],
+                    env_extra=env)
     assert_ok(test)
     assert test.stdout.strip().splitlines()[-1].endswith(
         f'tools/test.py {TEACHER} ckpt.pth --out m.json --launcher=slurm')
@@ -120,15 +129,14 @@ def test_slurm_scripts_build_the_srun_command(tmp_path):
 @pytest.mark.slow
 def test_dist_test_evaluates_with_two_processes(tmp_path, cifar_root):
     assert_ok(train(tmp_path, cifar_root, max_epochs=1))
-    result = run_tool(
-        [
-            'bash', 'tools/dist_test.sh', TEACHER,
-            str(tmp_path / 'epoch_1.pth'), '2', '--work-dir',
-            str(tmp_path / 'test'), '--out',
-            str(tmp_path / 'm.json'), '--cfg-options',
-            *tiny_run_options(cifar_root)
-        ],
-        env_extra={'PORT': str(free_port())})
+    result = run_tool([
+        'bash', 'tools/dist_test.sh', TEACHER,
+        str(tmp_path / 'epoch_1.pth'), '2', '--work-dir',
+        str(tmp_path / 'test'), '--out',
+        str(tmp_path / 'm.json'), '--cfg-options',
+        *tiny_run_options(cifar_root)
+    ],
+                      env_extra={'PORT': str(free_port())})
     assert_ok(result)
     assert 'accuracy/top1' in json.loads((tmp_path / 'm.json').read_text())
 

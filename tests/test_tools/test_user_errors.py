@@ -1,19 +1,20 @@
 """Known user errors end tools/train.py and tools/test.py with one line that
 names the problem, before anything is written; --debug shows the traceback.
-A new run never overwrites another run's work dir unless asked to."""
+
+A new run never overwrites another run's work dir unless asked to.
+"""
 import os
 
 import pytest
+from conftest import (PYTHON, REPO_ROOT, assert_ok, run_script_in_process,
+                      run_tool, tiny_run_options, train_in_process)
 from mmengine.config import Config
 
 from mmunix.registry import MODELS
 from mmunix.utils import register_all_modules
 from mmunix.utils.runner_args import (WorkDirInUseError, check_option_keys,
-                                     check_work_dir)
+                                      check_work_dir)
 from mmunix.utils.user_errors import one_line, one_line_errors
-
-from conftest import (PYTHON, REPO_ROOT, assert_ok, run_script_in_process,
-                      run_tool, tiny_run_options, train_in_process)
 
 TEACHER = 'configs/teachers/resnet56_cifar100.py'
 DEBUG_HINT = ' (--debug shows the traceback)'
@@ -22,14 +23,14 @@ DEBUG_HINT = ' (--debug shows the traceback)'
 def train(work_dir, cifar_root, *extra, options=()):
     return run_tool([
         PYTHON, 'tools/train.py', TEACHER, '--work-dir',
-        str(work_dir), *extra, '--cfg-options',
-        *tiny_run_options(cifar_root), 'train_cfg.max_epochs=1', *options
+        str(work_dir), *extra, '--cfg-options', *tiny_run_options(cifar_root),
+        'train_cfg.max_epochs=1', *options
     ])
 
 
 def one_line_error(result) -> str:
-    """The error line a refused command ended with; checks that it is the
-    only sign of the error (no traceback)."""
+    """The error line a refused command ended with; checks that it is the only
+    sign of the error (no traceback)."""
     assert result.returncode == 1, result.stderr[-3000:]
     assert 'Traceback' not in result.stderr
     return result.stderr.strip().splitlines()[-1]
@@ -43,8 +44,7 @@ def snapshot(folder) -> dict:
 
 
 @pytest.mark.slow
-def test_a_new_run_into_a_used_work_dir_needs_overwrite(tmp_path,
-                                                        cifar_root):
+def test_a_new_run_into_a_used_work_dir_needs_overwrite(tmp_path, cifar_root):
     assert_ok(train(tmp_path, cifar_root))
     before = snapshot(tmp_path)
     assert {'epoch_1.pth', 'last_checkpoint'} <= set(before)
@@ -75,8 +75,8 @@ def test_a_typo_in_a_cfg_options_key_is_one_line_and_debug_shows_more(
         "reads; did you mean 'train_cfg'?" + DEBUG_HINT)
     assert os.listdir(tmp_path) == []
 
-    debugged = train(tmp_path, cifar_root, '--debug',
-                     options=['trian_cfg.max_epochs=1'])
+    debugged = train(
+        tmp_path, cifar_root, '--debug', options=['trian_cfg.max_epochs=1'])
     assert debugged.returncode == 1
     assert 'Traceback' in debugged.stderr
     assert "did you mean 'train_cfg'?" in debugged.stderr
@@ -103,19 +103,20 @@ def test_unknown_top_level_keys_are_refused(key, hint):
     cfg = Config.fromfile(f'{REPO_ROOT}/{TEACHER}')
     with pytest.raises(KeyError) as error:
         check_option_keys(cfg, {key: 1})
-    assert error.value.args[0].endswith(f"reads{hint}")
+    assert error.value.args[0].endswith(f'reads{hint}')
 
 
 def test_known_top_level_keys_pass():
     cfg = Config.fromfile(f'{REPO_ROOT}/{TEACHER}')
     # Keys of the config, of Runner.__init__ and those the Runner reads.
-    check_option_keys(cfg, {
-        'train_cfg.max_epochs': 1,
-        'resume': True,
-        'load_from_strict': False,
-        'compile': True,
-        'model_wrapper_cfg.type': 'MMDistributedDataParallel',
-    })
+    check_option_keys(
+        cfg, {
+            'train_cfg.max_epochs': 1,
+            'resume': True,
+            'load_from_strict': False,
+            'compile': True,
+            'model_wrapper_cfg.type': 'MMDistributedDataParallel',
+        })
 
 
 def test_an_error_mmunix_raised_is_found_beneath_mmengines_wrapping():
@@ -170,8 +171,8 @@ def test_a_work_dir_that_cannot_be_one_is_named(tmp_path, where, message):
     with pytest.raises(SystemExit) as exit_info:
         with one_line_errors('train.py'):
             check_work_dir(Config(dict(work_dir=str(path))), overwrite=False)
-    assert exit_info.value.code == (
-        'train.py: error: ' + message.format(path=path) + DEBUG_HINT)
+    assert exit_info.value.code == ('train.py: error: ' +
+                                    message.format(path=path) + DEBUG_HINT)
 
 
 @pytest.mark.parametrize('out, message', [
@@ -185,18 +186,16 @@ def test_test_py_checks_out_before_testing(tmp_path, monkeypatch, out,
     checkpoint = tmp_path / 'model.pkl'
     checkpoint.write_bytes(b'weights')
     out = tmp_path / out
-    refused = run_script_in_process(
-        monkeypatch, f'{REPO_ROOT}/tools/test.py', TEACHER, checkpoint,
-        '--out', out)
+    refused = run_script_in_process(monkeypatch, f'{REPO_ROOT}/tools/test.py',
+                                    TEACHER, checkpoint, '--out', out)
     assert refused == 'test.py: error: ' + message.format(
         out=out, checkpoint=checkpoint)
     assert checkpoint.read_bytes() == b'weights'
 
 
 def test_amp_on_the_cpu_is_a_one_line_error(tmp_path, monkeypatch):
-    refused = run_script_in_process(
-        monkeypatch, f'{REPO_ROOT}/tools/train.py', TEACHER, '--amp',
-        '--work-dir', tmp_path)
+    refused = run_script_in_process(monkeypatch, f'{REPO_ROOT}/tools/train.py',
+                                    TEACHER, '--amp', '--work-dir', tmp_path)
     assert refused == (
         'train.py: error: --amp needs an accelerator (CUDA, NPU, MLU or '
         'MUSA); this machine has none. Train without --amp on the CPU.')
@@ -216,15 +215,16 @@ def test_a_work_dir_with_a_run_training_in_it_is_refused(tmp_path):
         check_work_dir(cfg, overwrite=True)  # --overwrite does not help
 
     # The mark of a run that was killed: its process is gone.
-    finished = subprocess.run([sys.executable, '-c', 'import os; '
-                               'print(os.getpid())'], capture_output=True,
-                              text=True)
+    finished = subprocess.run(
+        [sys.executable, '-c', 'import os; '
+         'print(os.getpid())'],
+        capture_output=True,
+        text=True)
     lock.write_text(f'{socket.gethostname()} {finished.stdout.strip()}')
     check_work_dir(cfg, overwrite=False)
 
 
-def test_training_marks_the_work_dir_only_while_it_runs(tmp_path,
-                                                        cifar_root):
+def test_training_marks_the_work_dir_only_while_it_runs(tmp_path, cifar_root):
     from mmengine.hooks import Hook
 
     from mmunix.engine.runner import RUN_LOCK, training_process

@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from conftest import REPO_ROOT, train_in_process
 from mmengine.fileio import get_file_backend
 from mmengine.hooks import Hook
 
@@ -12,12 +13,10 @@ from mmunix.engine import AtomicLocalBackend
 from mmunix.utils.atomic_save import (DiskFullError, save_atomically,
                                       write_atomically)
 
-from conftest import REPO_ROOT, train_in_process
-
 
 def leftovers(folder) -> list:
-    return sorted(name for name in os.listdir(folder)
-                  if name.endswith('.partial'))
+    return sorted(
+        name for name in os.listdir(folder) if name.endswith('.partial'))
 
 
 def test_writes_the_content_and_leaves_no_temporary_file(tmp_path):
@@ -41,8 +40,10 @@ def test_a_write_that_fails_midway_keeps_the_previous_file(tmp_path):
         'signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n'
         'resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n'
         f'save_atomically({{"weights": torch.ones(10000)}}, {str(path)!r})\n')
-    finished = subprocess.run([sys.executable, '-c', script], cwd=REPO_ROOT,
-                              capture_output=True, text=True)
+    finished = subprocess.run([sys.executable, '-c', script],
+                              cwd=REPO_ROOT,
+                              capture_output=True,
+                              text=True)
     assert finished.returncode != 0
     assert 'File too large' in finished.stderr
     assert path.read_bytes() == before
@@ -55,7 +56,8 @@ def full_disk(tmp_path):
     folder = tmp_path / 'small'
     folder.mkdir()
     mounted = subprocess.run(
-        ['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(folder)],
+        ['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs',
+         str(folder)],
         capture_output=True)
     if mounted.returncode != 0:
         pytest.skip('mounting a small tmpfs needs privileges this machine '
@@ -67,8 +69,10 @@ def full_disk(tmp_path):
 def test_a_full_disk_says_so_and_keeps_the_previous_file(full_disk):
     path = full_disk / 'compute_report.json'
     write_atomically(str(path), 'previous')
-    with pytest.raises(DiskFullError, match='the disk is full: .*'
-                       'compute_report.json was not written'):
+    with pytest.raises(
+            DiskFullError,
+            match='the disk is full: .*'
+            'compute_report.json was not written'):
         write_atomically(str(path), b'x' * 200_000)
     assert path.read_text() == 'previous'
     assert leftovers(full_disk) == []
@@ -98,8 +102,7 @@ def umask():
 
 @pytest.mark.parametrize('mask, mode', [(0o022, 0o644), (0o077, 0o600),
                                         (0o002, 0o664)])
-def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path, umask, mask,
-                                                  mode):
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path, umask, mask, mode):
     # mkstemp's 0600 would hide checkpoints from other users and containers.
     umask(mask)
     text, checkpoint = tmp_path / 'report.json', tmp_path / 'epoch_1.pth'
@@ -154,26 +157,33 @@ class FailingSaveAt(Hook):
 def test_a_failed_save_keeps_the_checkpoint_it_would_replace(
         tmp_path, cifar_root):
     keep_one = {
-        'train_cfg.max_epochs': 2,
+        'train_cfg.max_epochs':
+        2,
         'default_hooks.checkpoint':
-        dict(type='CheckpointHook', interval=1, max_keep_ckpts=1,
-             save_best=None),
+        dict(
+            type='CheckpointHook',
+            interval=1,
+            max_keep_ckpts=1,
+            save_best=None),
     }
     with pytest.raises(DiskFullError):
-        train_in_process('configs/teachers/resnet56_cifar100.py', tmp_path,
-                         cifar_root, hooks=[FailingSaveAt(2)], **keep_one)
+        train_in_process(
+            'configs/teachers/resnet56_cifar100.py',
+            tmp_path,
+            cifar_root,
+            hooks=[FailingSaveAt(2)],
+            **keep_one)
     # MMEngine's own hook deletes epoch_1.pth before saving epoch 2.
     assert (tmp_path / 'epoch_1.pth').is_file()
-    assert (tmp_path / 'last_checkpoint').read_text() == str(
-        tmp_path / 'epoch_1.pth')
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path /
+                                                             'epoch_1.pth')
 
     runner = train_in_process('configs/teachers/resnet56_cifar100.py',
                               tmp_path / 'ok', cifar_root, **keep_one)
     hook, = [h for h in runner.hooks if type(h).__name__ == 'CheckpointHook']
     assert type(hook).__module__ == 'mmunix.engine.hooks.checkpoint_hook'
-    assert sorted(p.name for p in (tmp_path / 'ok').glob('*.pth')) == [
-        'epoch_2.pth'
-    ]
+    assert sorted(p.name
+                  for p in (tmp_path / 'ok').glob('*.pth')) == ['epoch_2.pth']
     assert (tmp_path / 'ok' / 'last_checkpoint').read_text() == str(
         tmp_path / 'ok' / 'epoch_2.pth')
     assert leftovers(tmp_path / 'ok') == []

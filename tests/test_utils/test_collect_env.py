@@ -6,13 +6,12 @@ import sys
 import mmcv
 import mmpretrain
 import pytest
+from conftest import REPO_ROOT
 from mmengine.utils.dl_utils import collect_env as collect_base_env
 
 import mmunix
 from mmunix.utils.collect_env import (collect_env, describe_mmcv,
                                       installed_distributions)
-
-from conftest import REPO_ROOT
 
 ADDED_KEYS = ['MMCV', 'MMPreTrain', 'fvcore', 'mmunix', 'mmunix path']
 

@@ -40,8 +40,9 @@ def test_infeasible_budget_names_the_key_and_the_bounds(budget):
     cost = ComputeCost(3.06, 1.0)
     # Scoring alone costs F_s / (F_t + 2 F_s) = 1 / 5.06 of KD.
     with pytest.raises(ValueError) as err:
-        cost.selected_fraction(budget, key='model.data_preprocessor.'
-                               'compute_budget')
+        cost.selected_fraction(
+            budget, key='model.data_preprocessor.'
+            'compute_budget')
     assert f'model.data_preprocessor.compute_budget={budget} is infeasible' \
         in str(err.value)
     assert '0.1976' in str(err.value)

@@ -24,9 +24,8 @@ def test_records_each_host_read_with_its_caller_and_restores_torch():
         # Device-side work is not a host read.
         (tensor * 2)[torch.tensor([1])].sort()
     assert [call.split(' at ')[0] for call in trap.calls] == [
-        'Tensor.item', 'Tensor.__bool__', 'Tensor.__float__',
-        'Tensor.__int__', 'Tensor.tolist', 'Tensor.cpu', 'Tensor.numpy',
-        'Tensor.__index__'
+        'Tensor.item', 'Tensor.__bool__', 'Tensor.__float__', 'Tensor.__int__',
+        'Tensor.tolist', 'Tensor.cpu', 'Tensor.numpy', 'Tensor.__index__'
     ]
     assert all(__file__ in call for call in trap.calls)
     assert patched_methods() == set()

@@ -27,8 +27,10 @@ def test_dst_that_is_an_input_is_refused_even_with_overwrite(
         tmp_path, monkeypatch, spelling):
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'distill.pth').write_bytes(b'weights')
-    dst = {'same': 'distill.pth', 'dot': './distill.pth'}.get(
-        spelling, 'link.pth')
+    dst = {
+        'same': 'distill.pth',
+        'dot': './distill.pth'
+    }.get(spelling, 'link.pth')
     if spelling == 'symlink':
         os.symlink('distill.pth', dst)
     elif spelling == 'hardlink':
@@ -46,8 +48,8 @@ def test_an_existing_dst_needs_overwrite(tmp_path):
     dst.write_bytes(b'an older export')
     with pytest.raises(UserError) as error:
         check_output_file(str(dst), {}, overwrite=False)
-    assert str(error.value) == (
-        f'{dst}: DST exists; pass --overwrite to replace it.')
+    assert str(
+        error.value) == (f'{dst}: DST exists; pass --overwrite to replace it.')
     check_output_file(str(dst), {}, overwrite=True)
 
 

@@ -45,8 +45,11 @@ def parse_args():
         action='store_true',
         help='fail at the first host sync in a timed iteration '
         "(torch.cuda.set_sync_debug_mode('error') on CUDA)")
-    parser.add_argument('--json', metavar='PATH', help='also write the '
-                        'numbers, every timing included, to this JSON file')
+    parser.add_argument(
+        '--json',
+        metavar='PATH',
+        help='also write the '
+        'numbers, every timing included, to this JSON file')
     return parser.parse_args()
 
 

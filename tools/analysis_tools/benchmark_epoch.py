@@ -1,5 +1,5 @@
-"""Time real training iterations: mmunix's Runner against a plain PyTorch
-loop, for KD and UNIX.
+"""Time real training iterations: mmunix's Runner against a plain PyTorch loop,
+for KD and UNIX.
 
 Examples::
 
@@ -30,34 +30,49 @@ def parse_args():
         "MMEngine's Runner against a plain PyTorch loop.")
     parser.add_argument('config', help='a UNIX config file')
     parser.add_argument(
-        '--iters', type=int, default=100,
+        '--iters',
+        type=int,
+        default=100,
         help='timed iterations per run (default: 100)')
     parser.add_argument(
-        '--warmup', type=int, default=20,
+        '--warmup',
+        type=int,
+        default=20,
         help='untimed iterations before them (default: 20)')
     parser.add_argument(
-        '--rounds', type=int, default=2,
+        '--rounds',
+        type=int,
+        default=2,
         help='interleaved runs of each of the four (default: 2)')
     parser.add_argument(
         '--batch-size', type=int, help="N (default: the config's)")
     parser.add_argument(
-        '--workers', type=int,
+        '--workers',
+        type=int,
         help="dataloader workers of every run (default: the config's)")
     parser.add_argument(
-        '--generate', type=int, metavar='NUM',
+        '--generate',
+        type=int,
+        metavar='NUM',
         help='train on NUM random CIFAR-100 images written to a temporary '
         "folder instead of the config's data")
     parser.add_argument(
-        '--amp', choices=sorted(AMP_SETTINGS),
+        '--amp',
+        choices=sorted(AMP_SETTINGS),
         help='mixed precision (CUDA only)')
     parser.add_argument(
         '--seed', type=int, default=0, help='random seed (default: 0)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config keys first, e.g. '
         'optim_wrapper.optimizer.lr=0.1')
-    parser.add_argument('--json', metavar='PATH', help='also write every '
-                        'number to this JSON file')
+    parser.add_argument(
+        '--json',
+        metavar='PATH',
+        help='also write every '
+        'number to this JSON file')
     return parser.parse_args()
 
 

@@ -44,8 +44,8 @@ def natural_key(path):
 
 def training_input_size(cfg: Config) -> int:
     """The side of the training crop, read from the train pipeline."""
-    for transform in cfg.get('train_dataloader', {}).get('dataset', {}).get(
-            'pipeline', []):
+    for transform in cfg.get('train_dataloader',
+                             {}).get('dataset', {}).get('pipeline', []):
         for key in ('crop_size', 'scale'):
             size = transform.get(key)
             if isinstance(size, int):
@@ -59,9 +59,9 @@ def training_input_size(cfg: Config) -> int:
 def build_model(cfg: Config):
     """The ``model`` of ``cfg`` as the Runner builds it, without checkpoints.
 
-    The top-level ``data_preprocessor`` fills in the model's, as in
-    MMEngine's Runner; a distiller's teacher keeps its random weights, which
-    cost the same flops.
+    The top-level ``data_preprocessor`` fills in the model's, as in MMEngine's
+    Runner; a distiller's teacher keeps its random weights, which cost the same
+    flops.
     """
     model_cfg = copy.deepcopy(cfg.model)
     if cfg.get('data_preprocessor') is not None:
@@ -147,13 +147,17 @@ def print_markdown(rows: list) -> None:
     print('| ' + ' | '.join(header) + ' |')
     print('| --- |' + ' ---: |' * (len(header) - 1))
     for row in rows:
-        cells = [f'`{row["config"]}`', str(row['input']),
-                 f'{row["params"] / 1e6:.2f}', f'{row["flops"] / 1e6:.1f}']
+        cells = [
+            f'`{row["config"]}`',
+            str(row['input']), f'{row["params"] / 1e6:.2f}',
+            f'{row["flops"] / 1e6:.1f}'
+        ]
         if 'teacher_flops' in row:
             cells += [
                 f'{row["teacher_flops"] / 1e6:.1f}',
                 f'{row["teacher_flops"] / row["flops"]:.2f}',
-                str(row['batch']), str(row['k']), f'{row["ratio_bwd1"]:.4f}',
+                str(row['batch']),
+                str(row['k']), f'{row["ratio_bwd1"]:.4f}',
                 f'{row["ratio_bwd2"]:.4f}'
             ]
         elif distill:

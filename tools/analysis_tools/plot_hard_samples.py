@@ -47,8 +47,8 @@ def find_counts_dir(path: str) -> str:
 
 
 def load_counts(folder: str) -> Tuple[List[int], np.ndarray]:
-    """Epoch numbers in ascending order and the ``(num_epochs,
-    num_samples)`` int64 counts of ``folder``'s ``epoch_{E}.npy`` files."""
+    """Epoch numbers in ascending order and the ``(num_epochs, num_samples)``
+    int64 counts of ``folder``'s ``epoch_{E}.npy`` files."""
     files = {}
     for path in glob.glob(osp.join(folder, 'epoch_*.npy')):
         match = EPOCH_FILE.match(osp.basename(path))
@@ -111,8 +111,12 @@ def plot_hard_samples(epochs: List[int], counts: np.ndarray,
     ax.bar(np.arange(len(last)), last, color='tab:blue', label='UNIX')
     expected = random_selection_histogram(num_samples, num_epochs,
                                           int(counts.sum()))
-    ax.plot(np.arange(len(expected)), expected, 'o--', color='tab:orange',
-            label='random selection')
+    ax.plot(
+        np.arange(len(expected)),
+        expected,
+        'o--',
+        color='tab:orange',
+        label='random selection')
     ax.set_xlabel(f'times selected in epochs {epochs[0]}..{epochs[-1]}')
     ax.set_ylabel('samples')
     ax.set_title('Selection frequency')
@@ -125,8 +129,7 @@ def plot_hard_samples(epochs: List[int], counts: np.ndarray,
         origin='lower',
         aspect='auto',
         interpolation='nearest',
-        norm=LogNorm(vmin=max(fractions[fractions > 0].min(), 1e-6),
-                     vmax=1.0),
+        norm=LogNorm(vmin=max(fractions[fractions > 0].min(), 1e-6), vmax=1.0),
         extent=(-0.5, num_epochs - 0.5, -0.5, fractions.shape[1] - 0.5))
     ax.xaxis.set_major_locator(MaxNLocator(10, integer=True))
     ax.xaxis.set_major_formatter(
@@ -138,12 +141,19 @@ def plot_hard_samples(epochs: List[int], counts: np.ndarray,
     fig.colorbar(image, ax=ax, label='fraction of samples')
 
     ax = axes[2]
-    ax.plot(epochs, (counts == 0).mean(axis=1), 'o-',
-            label='not selected in the epoch')
-    ax.plot(epochs, (np.cumsum(counts, axis=0) == 0).mean(axis=1), 's-',
-            label='never selected so far')
-    ax.plot(epochs, persistence(counts), '^-',
-            label='hard in the epoch before too')
+    ax.plot(
+        epochs, (counts == 0).mean(axis=1),
+        'o-',
+        label='not selected in the epoch')
+    ax.plot(
+        epochs, (np.cumsum(counts, axis=0) == 0).mean(axis=1),
+        's-',
+        label='never selected so far')
+    ax.plot(
+        epochs,
+        persistence(counts),
+        '^-',
+        label='hard in the epoch before too')
     ax.set_ylim(0, 1)
     ax.xaxis.set_major_locator(MaxNLocator(10, integer=True))
     ax.set_xlabel('epoch')

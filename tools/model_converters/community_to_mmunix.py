@@ -29,8 +29,7 @@ from mmunix.utils import register_all_modules
 from mmunix.utils.atomic_save import save_atomically
 from mmunix.utils.tool_files import (check_input_file, check_output_file,
                                      unusable_input)
-from mmunix.utils.user_errors import (UserError, add_debug_arg,
-                                      one_line_errors)
+from mmunix.utils.user_errors import UserError, add_debug_arg, one_line_errors
 
 #: Suggested when ``--config`` is not the config of one network.
 EXAMPLE_CONFIGS = ('configs/teachers/resnet56_cifar100.py',

@@ -9,6 +9,6 @@ from .teacher_query_hook import TeacherQueryHook
 
 __all__ = [
     'CheckpointHook', 'DeferredRuntimeInfoHook', 'HardSampleHook',
-    'HostSyncCheckHook', 'NonFiniteGuardHook', 'NonFiniteTrainingError', 'RunSummaryHook',
-    'TeacherEvalHook', 'TeacherQueryHook'
+    'HostSyncCheckHook', 'NonFiniteGuardHook', 'NonFiniteTrainingError',
+    'RunSummaryHook', 'TeacherEvalHook', 'TeacherQueryHook'
 ]

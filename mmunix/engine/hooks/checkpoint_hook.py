@@ -57,8 +57,9 @@ class CheckpointHook(MMEngineCheckpointHook):
         write_atomically(
             osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         for old in expired:
-            self._remove(self.file_backend.join_path(
-                self.out_dir, self.filename_tmpl.format(old)))
+            self._remove(
+                self.file_backend.join_path(self.out_dir,
+                                            self.filename_tmpl.format(old)))
 
     def _remove(self, path: str) -> None:
         if self.file_backend.isfile(path):

@@ -48,9 +48,10 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
                          outputs=None) -> None:
         flush = self.syncs_after_train_iter(runner, batch_idx)
         if outputs is not None:
-            self._pending.append(
-                {key: _scalar(key, value)
-                 for key, value in outputs.items()})
+            self._pending.append({
+                key: _scalar(key, value)
+                for key, value in outputs.items()
+            })
         if flush:
             self.flush(runner)
 
@@ -72,14 +73,13 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
                         (index, key, value))
         host = {}
         for group in tensors.values():
-            values = torch.stack(
-                [value.reshape(()) for _, _, value in group])
+            values = torch.stack([value.reshape(()) for _, _, value in group])
             for (index, key, _), number in zip(group, values.tolist()):
                 host[index, key] = number
         for index, outputs in enumerate(self._pending):
             for key, value in outputs.items():
-                runner.message_hub.update_scalar(
-                    f'train/{key}', host.get((index, key), value))
+                runner.message_hub.update_scalar(f'train/{key}',
+                                                 host.get((index, key), value))
         self._pending = []
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -97,9 +97,8 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
 
 
 def _scalar(key: str, value):
-    """``value`` detached from autograd if it is a one-number tensor, as it
-    is if it is no tensor; only the shape is read, so the host does not
-    wait."""
+    """``value`` detached from autograd if it is a one-number tensor, as it is
+    if it is no tensor; only the shape is read, so the host does not wait."""
     if not isinstance(value, torch.Tensor):
         return value
     if value.numel() != 1:

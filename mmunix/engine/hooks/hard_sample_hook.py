@@ -120,8 +120,7 @@ class HardSampleHook(Hook):
         # make it wait for the device every iteration.
         if self._counts is None:
             self._counts = torch.zeros(
-                self._dataset_size, dtype=torch.int64,
-                device=positions.device)
+                self._dataset_size, dtype=torch.int64, device=positions.device)
         indices = copy_to_device(torch.tensor(indices), positions.device)
         self._counts.index_add_(0, indices[positions],
                                 torch.ones_like(indices[positions]))

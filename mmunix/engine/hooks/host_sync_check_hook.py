@@ -13,8 +13,8 @@ from .utils import syncs_after_train_iter
 
 @HOOKS.register_module()
 class HostSyncCheckHook(Hook):
-    """Raise at the first host sync in a training iteration that neither
-    logs nor saves a checkpoint.
+    """Raise at the first host sync in a training iteration that neither logs
+    nor saves a checkpoint.
 
     A training iteration that reads no device value on the host lets the GPU
     run while Python prepares the next one. This hook checks that: after
@@ -74,8 +74,8 @@ class HostSyncCheckHook(Hook):
             batch_idx, data_batch = args[:2] if by_epoch else (runner.iter,
                                                                args[0])
             # cuDNN autotunes each new batch shape, waiting for the device.
-            inputs = data_batch.get('inputs') if isinstance(
-                data_batch, dict) else None
+            inputs = data_batch.get('inputs') if isinstance(data_batch,
+                                                            dict) else None
             batch_size = None if inputs is None else len(inputs)
             new_shape = batch_size not in batch_sizes
             batch_sizes.add(batch_size)
@@ -106,7 +106,7 @@ def _refuse_syncing_optim_wrapper(optim_wrapper) -> None:
     if scaler is not None and scaler.is_enabled() and not getattr(
             optim_wrapper.optimizer, '_step_supports_amp_scaling', False):
         raise ValueError(
-            "--sync-debug: optim_wrapper.loss_scale (float16 AMP) makes "
+            '--sync-debug: optim_wrapper.loss_scale (float16 AMP) makes '
             "PyTorch's GradScaler read its inf check on the host every "
             'step; set optim_wrapper.optimizer.fused=True (the check then '
             "stays on the device), or use dtype='bfloat16' with "

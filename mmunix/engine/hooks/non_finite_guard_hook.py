@@ -1,5 +1,5 @@
-"""Stop a run whose losses or weights stop being finite, before a
-checkpoint stores them."""
+"""Stop a run whose losses or weights stop being finite, before a checkpoint
+stores them."""
 import functools
 from typing import List, Optional
 
@@ -23,8 +23,8 @@ class NonFiniteTrainingError(RuntimeError):
 
 @HOOKS.register_module()
 class NonFiniteGuardHook(Hook):
-    """Stop training at a NaN or Inf loss or weight, naming the iteration
-    and the loss, before any checkpoint is written from such weights.
+    """Stop training at a NaN or Inf loss or weight, naming the iteration and
+    the loss, before any checkpoint is written from such weights.
 
     After every iteration it checks, on the device, that each loss of the
     model's outputs is finite and that the trained weights and the buffers
@@ -101,8 +101,8 @@ class NonFiniteGuardHook(Hook):
             self._guard_steps(runner.optim_wrapper, trained)
 
     def _guard_steps(self, optim_wrapper, params: List[torch.Tensor]) -> None:
-        """Drop the optimizer step of an iteration whose loss or gradients
-        are not finite, and restore the buffers it changed."""
+        """Drop the optimizer step of an iteration whose loss or gradients are
+        not finite, and restore the buffers it changed."""
         if isinstance(optim_wrapper, AmpOptimWrapper):
             raise ValueError(
                 "default_hooks.nan_guard.on_non_finite='skip' cannot be "
@@ -157,8 +157,8 @@ class NonFiniteGuardHook(Hook):
             self._check_landed_copy(runner)
 
     def _check_landed_copy(self, runner) -> None:
-        """Check the newest copy of the record that has reached the host,
-        and copy the current one; nothing here waits for the device."""
+        """Check the newest copy of the record that has reached the host, and
+        copy the current one; nothing here waits for the device."""
         if self._landed is not None:
             if not self._landed.query():
                 return  # the last copy is still on its way
@@ -176,8 +176,8 @@ class NonFiniteGuardHook(Hook):
             self.check(runner)
 
     def _record(self, iteration: int, outputs: dict) -> None:
-        """Keep, on the device, the first iteration with a non-finite loss
-        or weight, and which (an index into ``self._names``, -1 for the
+        """Keep, on the device, the first iteration with a non-finite loss or
+        weight, and which (an index into ``self._names``, -1 for the
         weights)."""
         losses = {
             key: value
@@ -190,8 +190,9 @@ class NonFiniteGuardHook(Hook):
         checks = []
         if keys:
             checks.append(~torch.isfinite(
-                torch.stack([losses[key].detach().float().reshape(())
-                             for key in keys])))
+                torch.stack(
+                    [losses[key].detach().float().reshape(())
+                     for key in keys])))
         if self._watched:
             checks.append((~_all_finite(self._watched)).view(1))
         if not checks:
@@ -201,20 +202,21 @@ class NonFiniteGuardHook(Hook):
             self._names.extend(key for key in keys if key not in self._names)
             # Made once per set of keys: a tensor from a list is a copy.
             self._codes[keys] = torch.tensor(
-                [self._names.index(key) for key in keys] +
-                [-1] * bool(self._watched),
+                [self._names.index(key)
+                 for key in keys] + [-1] * bool(self._watched),
                 device=device)
         code = self._codes[keys][bad.to(torch.int64).argmax()]
-        found = torch.stack(
-            [torch.full((), iteration, dtype=torch.int64, device=device),
-             code])
+        found = torch.stack([
+            torch.full((), iteration, dtype=torch.int64, device=device), code
+        ])
         first = self._first_bad[0] == _NONE
         self._first_bad = torch.where(first & bad.any(), found,
                                       self._first_bad)
 
     def syncs_after_train_iter(self, runner, batch_idx: int) -> bool:
-        """Whether the check reads the device after the current iteration:
-        where values are read anyway, and every iteration under 'skip'."""
+        """Whether the check reads the device after the current iteration,
+        which it does where values are read anyway, and every iteration under
+        'skip'."""
         return (self.on_non_finite == 'skip'
                 or logs_after_train_iter(runner, batch_idx)
                 or saves_after_train_iter(runner)
@@ -227,7 +229,7 @@ class NonFiniteGuardHook(Hook):
 
     def check(self, runner, found_at: Optional[int] = None) -> None:
         """Raise :class:`NonFiniteTrainingError` if any process recorded a
-        non-finite value (a collective: every process calls it alike)."""
+        value that is not finite (a collective: all processes call it)."""
         iteration = self._first_bad[:1].clone()
         all_reduce(iteration, op='min')
         first = int(iteration.item())

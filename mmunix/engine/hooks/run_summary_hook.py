@@ -1,5 +1,5 @@
-"""One table at the end of a run: what the student reached, what the
-teacher scored, what the run saw and what it cost."""
+"""One table at the end of a run: what the student reached, what the teacher
+scored, what the run saw and what it cost."""
 import json
 import os.path as osp
 import time
@@ -22,8 +22,8 @@ LAST_KEY = 'run_summary/last_top1'
 
 @HOOKS.register_module()
 class RunSummaryHook(Hook):
-    """Write ``summary.json`` and ``summary.md`` to the work dir at the end
-    of training, and log the table.
+    """Write ``summary.json`` and ``summary.md`` to the work dir at the end of
+    training, and log the table.
 
     The summary holds, where the run has them:
 
@@ -68,8 +68,9 @@ class RunSummaryHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self._started is not None:
-            checkpoint.setdefault('meta', {})[self.CHECKPOINT_KEY] = dict(
-                wall_time_s=self.wall_time())
+            checkpoint.setdefault(
+                'meta',
+                {})[self.CHECKPOINT_KEY] = dict(wall_time_s=self.wall_time())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get('meta', {}).get(self.CHECKPOINT_KEY)

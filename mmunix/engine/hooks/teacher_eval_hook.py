@@ -72,8 +72,8 @@ class TeacherEvalHook(Hook):
     @staticmethod
     @torch.no_grad()
     def evaluate(runner, distiller) -> Dict[str, float]:
-        """The teacher's metrics over the validation dataloader (a
-        collective under DDP: every process calls it)."""
+        """The teacher's metrics over the validation dataloader (a collective
+        under DDP: every process calls it)."""
         loop = runner.val_loop
         teacher = distiller.teacher
         was_training = teacher.training
@@ -110,8 +110,8 @@ def _predict_and_evaluate(loop, distiller, teacher) -> dict:
 
 @contextlib.contextmanager
 def _random_state_kept(device: torch.device):
-    """Restore Python's, NumPy's and torch's random generators (on the CPU
-    and on ``device``) to their state before the block."""
+    """Restore Python's, NumPy's and torch's random generators (on the CPU and
+    on ``device``) to their state before the block."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
     devices = [device] if device.type == 'cuda' else []
     with torch.random.fork_rng(devices=devices):

@@ -45,9 +45,7 @@ class TeacherQueryHook(Hook):
     CHECKPOINT_KEY = 'teacher_query_counts'
     REPORT_FILE = 'compute_report.json'
 
-    def __init__(self,
-                 interval: int = 50,
-                 backward_factor: float = 1.0):
+    def __init__(self, interval: int = 50, backward_factor: float = 1.0):
         if not (isinstance(interval, int) and interval > 0):
             raise ValueError(f'TeacherQueryHook interval={interval!r} must be '
                              'a positive int')
@@ -117,10 +115,7 @@ class TeacherQueryHook(Hook):
             [self._local[k] + self._resumed[k] for k in COUNT_KEYS],
             dtype=torch.float64)
         all_reduce(local, op='sum')
-        self._synced = {
-            k: int(v)
-            for k, v in zip(COUNT_KEYS, local.tolist())
-        }
+        self._synced = {k: int(v) for k, v in zip(COUNT_KEYS, local.tolist())}
         return dict(self._synced)
 
     def report(self, totals: Dict[str, int]) -> dict:
@@ -152,16 +147,19 @@ class TeacherQueryHook(Hook):
             gflops=report['total_flops'] / 1e9,
             compute_ratio_vs_kd=report['compute_ratio_vs_kd'])
         runner.visualizer.add_scalars(
-            {f'compute/{k}': v
-             for k, v in scalars.items()}, step=runner.iter + 1)
-        runner.logger.info('Compute(train) [{}]  '.format(runner.iter + 1) +
-                           '  '.join(f'{k}: {v:.4f}' if isinstance(v, float)
-                                     else f'{k}: {v}'
-                                     for k, v in scalars.items()))
+            {
+                f'compute/{k}': v
+                for k, v in scalars.items()
+            },
+            step=runner.iter + 1)
+        runner.logger.info(
+            'Compute(train) [{}]  '.format(runner.iter + 1) +
+            '  '.join(f'{k}: {v:.4f}' if isinstance(v, float) else f'{k}: {v}'
+                      for k, v in scalars.items()))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint.setdefault('meta', {})[self.CHECKPOINT_KEY] = dict(
-            self._synced)
+        checkpoint.setdefault('meta',
+                              {})[self.CHECKPOINT_KEY] = dict(self._synced)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get('meta', {}).get(self.CHECKPOINT_KEY)

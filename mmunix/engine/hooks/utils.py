@@ -43,9 +43,9 @@ def logs_after_train_iter(runner, batch_idx: int) -> bool:
         return False
     if logger.every_n_inner_iters(batch_idx, logger.interval):
         return True
-    return logger.end_of_epoch(runner.train_dataloader, batch_idx) and (
-        not logger.ignore_last
-        or len(runner.train_dataloader) <= logger.interval)
+    return logger.end_of_epoch(runner.train_dataloader,
+                               batch_idx) and (not logger.ignore_last or len(
+                                   runner.train_dataloader) <= logger.interval)
 
 
 def saves_after_train_iter(runner) -> bool:
@@ -69,6 +69,5 @@ def syncs_after_train_iter(runner, batch_idx: int) -> bool:
     Call it before the iteration runs.
     """
     return saves_after_train_iter(runner) or any(
-        hook.syncs_after_train_iter(runner, batch_idx)
-        for hook in runner.hooks
+        hook.syncs_after_train_iter(runner, batch_idx) for hook in runner.hooks
         if callable(getattr(hook, 'syncs_after_train_iter', None)))

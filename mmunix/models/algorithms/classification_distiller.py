@@ -283,8 +283,8 @@ class ClassificationDistiller(BaseModel):
     def score_forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Step 1: ``(N, num_classes)`` student logits for scoring.
 
-        The student stays in train mode, so BatchNorm running statistics
-        update as in any training forward; no graph is kept.
+        The student stays in train mode, so BatchNorm running statistics update
+        as in any training forward; no graph is kept.
         """
         return self.student(inputs, mode='tensor')
 
@@ -299,8 +299,9 @@ class ClassificationDistiller(BaseModel):
         # student's graph is built, which lowers peak memory (on CPUs the
         # allocator otherwise returns and re-faults pages every iteration).
         with torch.no_grad():
-            teacher_feats, teacher_logits = _classify(
-                self.teacher, batch.inputs, need_features)
+            teacher_feats, teacher_logits = _classify(self.teacher,
+                                                      batch.inputs,
+                                                      need_features)
         student_feats, student_logits = _classify(self.student, batch.inputs,
                                                   need_features)
 
@@ -338,9 +339,9 @@ def teacher_mismatch(teacher_state: dict, checkpoint) -> str:
     """Why ``checkpoint`` does not load strictly into a teacher with
     ``teacher_state``, in one line that ends with the fix; empty if it does.
 
-    A checkpoint of a distillation run, whose keys start with ``student.``
-    and ``teacher.``, is named as such: its key lists alone would not tell
-    the user that the teacher is inside it.
+    A checkpoint of a distillation run, whose keys start with ``student.`` and
+    ``teacher.``, is named as such: its key lists alone would not tell the user
+    that the teacher is inside it.
     """
     state = checkpoint
     if isinstance(checkpoint, dict):
@@ -358,8 +359,10 @@ def teacher_mismatch(teacher_state: dict, checkpoint) -> str:
         return problem and (
             f'{problem}; {fix} (a community checkpoint: convert it with '
             'tools/model_converters/community_to_mmunix.py)')
-    counts = [sum(key.startswith(prefix) for key in state)
-              for prefix in DISTILLER_PREFIXES]
+    counts = [
+        sum(key.startswith(prefix) for key in state)
+        for prefix in DISTILLER_PREFIXES
+    ]
     intro = (f'it is the checkpoint of a distillation run ({counts[0]} '
              f'tensors under student.*, {counts[1] or "none"} under '
              'teacher.*), not of a teacher')
@@ -375,5 +378,5 @@ def teacher_mismatch(teacher_state: dict, checkpoint) -> str:
                 f'model.teacher either: {problem}; {fix}')
     return (f"{intro}; point model.teacher_ckpt at the teacher's own "
             'checkpoint, or extract the teacher.* tensors, which fit '
-            "model.teacher, into a checkpoint of their own without the "
+            'model.teacher, into a checkpoint of their own without the '
             "'teacher.' prefix (docs/faq.md shows how)")

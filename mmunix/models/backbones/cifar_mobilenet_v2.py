@@ -1,10 +1,10 @@
 """The CIFAR MobileNetV2 of the KD community ("mobile_half" by default).
 
-Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks"
-(CVPR 2018), in RepDistiller's CIFAR variant and module names, so that a
-community ``state_dict`` loads after prefixing ``backbone.``. Unlike
-ImageNet's, the second setting keeps stride 1, and the stem keeps stride 2,
-so a 32x32 image ends at 2x2.
+Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks" (CVPR
+2018), in RepDistiller's CIFAR variant and module names, so that a community
+``state_dict`` loads after prefixing ``backbone.``. Unlike ImageNet's, the
+second setting keeps stride 1, and the stem keeps stride 2, so a 32x32 image
+ends at 2x2.
 """
 from typing import List, Sequence, Union
 
@@ -74,7 +74,7 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int,
 
 @MODELS.register_module()
 class CIFARMobileNetV2(CIFARBackbone):
-    """MobileNetV2 for 32x32 inputs: a stride-2 stem, 7 block groups, ``conv2``.
+    """MobileNetV2 for 32x32 inputs: stride-2 stem, 7 block groups, ``conv2``.
 
     ``blocks[i]`` is the ``i``-th row of :data:`BLOCK_SETTINGS`. The stages
     group them as the community's feature taps do; the last stage ends with

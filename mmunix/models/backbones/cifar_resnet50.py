@@ -1,7 +1,7 @@
 """The CIFAR bottleneck ResNet of the KD community ("ResNet50").
 
-He et al., "Deep Residual Learning for Image Recognition" (CVPR 2016), with
-the ImageNet stem replaced by one stride-1 3x3 conv and no max-pool, in
+He et al., "Deep Residual Learning for Image Recognition" (CVPR 2016), with the
+ImageNet stem replaced by one stride-1 3x3 conv and no max-pool, in
 RepDistiller's module names (``shortcut``, ``linear``), so that a community
 ``state_dict`` loads after prefixing ``backbone.``.
 """

@@ -1,9 +1,8 @@
 """The CIFAR ShuffleNetV1 of the KD community ("ShuffleV1", 3 groups).
 
-Zhang et al., "ShuffleNet: An Extremely Efficient Convolutional Neural
-Network for Mobile Devices" (CVPR 2018), in RepDistiller's CIFAR variant and
-module names, so that a community ``state_dict`` loads after prefixing
-``backbone.``.
+Zhang et al., "ShuffleNet: An Extremely Efficient Convolutional Neural Network
+for Mobile Devices" (CVPR 2018), in RepDistiller's CIFAR variant and module
+names, so that a community ``state_dict`` loads after prefixing ``backbone.``.
 """
 from typing import List, Sequence, Union
 

@@ -1,9 +1,8 @@
 """The CIFAR ShuffleNetV2 of the KD community ("ShuffleV2", net size 1x).
 
-Ma et al., "ShuffleNet V2: Practical Guidelines for Efficient CNN
-Architecture Design" (ECCV 2018), in RepDistiller's CIFAR variant and module
-names, so that a community ``state_dict`` loads after prefixing
-``backbone.``.
+Ma et al., "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture
+Design" (ECCV 2018), in RepDistiller's CIFAR variant and module names, so that
+a community ``state_dict`` loads after prefixing ``backbone.``.
 """
 from typing import List, Sequence, Union
 

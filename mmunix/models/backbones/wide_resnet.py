@@ -1,8 +1,8 @@
 """The pre-activation Wide ResNets of the KD community (wrn_16_1 ... wrn_40_2).
 
 Zagoruyko & Komodakis, "Wide Residual Networks" (BMVC 2016), with the module
-names of RepDistiller, so that a community ``state_dict`` loads after
-prefixing ``backbone.``. Dropout is 0 throughout the zoo and is left out.
+names of RepDistiller, so that a community ``state_dict`` loads after prefixing
+``backbone.``. Dropout is 0 throughout the zoo and is left out.
 """
 from typing import List, Sequence, Union
 

@@ -12,8 +12,8 @@ from mmunix.utils.host_sync import copy_to_device
 @MODELS.register_module()
 class DeviceClsDataPreprocessor(ClsDataPreprocessor):
     """mmpretrain's ``ClsDataPreprocessor`` whose copies of images and labels
-    to the device do not make the host wait, with optional batch
-    augmentation on the device.
+    to the device do not make the host wait, with optional batch augmentation
+    on the device.
 
     mmpretrain's version copies the labels with a blocking ``.to(device)``,
     which on CUDA stalls the host once per iteration until the GPU has
@@ -71,7 +71,7 @@ class DeviceClsDataPreprocessor(ClsDataPreprocessor):
             if not isinstance(inputs, torch.Tensor):
                 raise TypeError(
                     'data_preprocessor.train_augment needs stacked batches: '
-                    "set train_dataloader.collate_fn=dict(type="
+                    'set train_dataloader.collate_fn=dict(type='
                     "'default_collate')")
             inputs = self.train_augment(inputs)
         data_samples = data.get('data_samples')
@@ -85,17 +85,17 @@ class DeviceClsDataPreprocessor(ClsDataPreprocessor):
             data_samples=data_samples)
 
     def _labels_need_mmpretrain(self, data_samples: Optional[list]) -> bool:
-        """Whether mmpretrain's preprocessing does more with the labels
-        than put them on the device: soft scores, one-hot labels or
+        """Whether mmpretrain's preprocessing does more with the labels than
+        put them on the device: soft scores, one-hot labels or
         ``batch_augments``."""
         return bool(data_samples) and isinstance(
-            data_samples[0], DataSample) and (
-                'gt_score' in data_samples[0] or self.to_onehot
-                or self.batch_augments is not None)
+            data_samples[0],
+            DataSample) and ('gt_score' in data_samples[0] or self.to_onehot
+                             or self.batch_augments is not None)
 
     def _labels_to_device(self, data_samples: Optional[list]) -> None:
-        """Move every sample's ``gt_label`` to the device in one copy that
-        the host does not wait for."""
+        """Move every sample's ``gt_label`` to the device in one copy that the
+        host does not wait for."""
         if not data_samples or not isinstance(data_samples[0], DataSample) \
                 or 'gt_label' not in data_samples[0]:
             return

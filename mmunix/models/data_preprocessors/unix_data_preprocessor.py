@@ -52,8 +52,8 @@ class MixedBatch:
     def soft_targets(self, num_classes: int) -> torch.Tensor:
         """``(k, num_classes)`` scores ``(1-m)·onehot(y_a) + m·onehot(y_b)``.
 
-        With these, soft-target cross-entropy is exactly the mixed CE of
-        step 7 of the training step in docs/algorithm.md.
+        With these, soft-target cross-entropy is exactly the mixed CE of step 7
+        of the training step in docs/algorithm.md.
         """
         one_hot_a = self._one_hot(self.labels_a, num_classes)
         if self.mask is None:
@@ -63,8 +63,8 @@ class MixedBatch:
             self.labels_b, num_classes)
 
     def _one_hot(self, labels, num_classes):
-        return torch.nn.functional.one_hot(labels, num_classes).to(
-            self.inputs.dtype)
+        return torch.nn.functional.one_hot(labels,
+                                           num_classes).to(self.inputs.dtype)
 
 
 def _check_count(value, key: str, allow_zero: bool) -> SampleCount:
@@ -147,9 +147,8 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
         super().__init__(**kwargs)
         if compute_budget is not None:
             if num_selected is not None:
-                raise ValueError(
-                    f'{KEY}: give num_selected={num_selected} or '
-                    f'compute_budget={compute_budget}, not both')
+                raise ValueError(f'{KEY}: give num_selected={num_selected} or '
+                                 f'compute_budget={compute_budget}, not both')
             if isinstance(compute_budget, bool) or not isinstance(
                     compute_budget, Real) or not 0 < compute_budget <= 1:
                 raise ValueError(
@@ -165,9 +164,8 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
             num_clean, f'{KEY}.num_clean', allow_zero=True)
         if type(self.num_selected) is type(self.num_clean) and \
                 self.num_clean > self.num_selected:
-            raise ValueError(
-                f'{KEY}.num_clean={num_clean} must not exceed '
-                f'num_selected={num_selected}')
+            raise ValueError(f'{KEY}.num_clean={num_clean} must not exceed '
+                             f'num_selected={num_selected}')
         for key, value in (('sharpness', sharpness), ('mix_alpha', mix_alpha)):
             # inf passes `> 0` but makes λ, or the ramp, NaN.
             if isinstance(value, bool) or not isinstance(value, Real) \
@@ -209,8 +207,8 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
         """``(k, b)`` for a batch of ``batch_size`` samples.
 
         Fractions round to the nearest count (``k`` at least 1). An int ``k``
-        larger than the first batch is an error; on a short final batch it
-        is capped at the batch size, and ``b`` at ``k``.
+        larger than the first batch is an error; on a short final batch it is
+        capped at the batch size, and ``b`` at ``k``.
         """
         if self.needs_compute_cost:
             raise RuntimeError(
@@ -244,8 +242,8 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
         return int(math.floor(value * batch_size + 0.5))
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:
-        """Step 2: ``(N,)`` uncertainty of each sample from ``(N, C)``
-        student logits; higher is more uncertain."""
+        """Step 2: ``(N,)`` uncertainty of each sample from ``(N, C)`` student
+        logits; higher is more uncertain."""
         return self.scorer(logits)
 
     @staticmethod
@@ -253,7 +251,9 @@ class UNIXDataPreprocessor(DeviceClsDataPreprocessor):
         """Step 3: ``(N,)`` batch positions from most to least uncertain."""
         return torch.sort(uncertainty, descending=True, stable=True).indices
 
-    def ramp(self, batch_size: int, num_clean: int,
+    def ramp(self,
+             batch_size: int,
+             num_clean: int,
              device=None) -> torch.Tensor:
         """Step 4: ``(N,)`` mixing ramp over rank positions.
 

@@ -53,8 +53,9 @@ class SPLoss(nn.Module):
         """
         # The paper applies SP to the last stage; taking it from the stage
         # tuple lets SP share the backbones' out_indices with ATLoss.
-        student = (student_feats if isinstance(student_feats, torch.Tensor)
-                   else student_feats[-1])
+        student = (
+            student_feats
+            if isinstance(student_feats, torch.Tensor) else student_feats[-1])
         teacher = (teacher_feats if isinstance(teacher_feats, torch.Tensor)
                    else teacher_feats[-1]).detach()
         batch_size = student.size(0)

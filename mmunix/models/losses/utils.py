@@ -6,9 +6,9 @@ import torch
 Outputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
-def pair_outputs(loss_name: str, student_outputs: Outputs,
-                 teacher_outputs: Outputs
-                 ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+def pair_outputs(
+        loss_name: str, student_outputs: Outputs,
+        teacher_outputs: Outputs) -> List[Tuple[torch.Tensor, torch.Tensor]]:
     """Pair the student's outputs with the teacher's, in order.
 
     A single tensor counts as a one-element sequence, so a loss accepts

@@ -18,8 +18,8 @@ class MarginScorer(BaseScorer):
     """
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:
-        """``(N, C)`` logits with ``C >= 2`` -> ``(N,)`` scores in
-        ``[-1, 0]``."""
+        """``(N, C)`` logits with ``C >= 2`` -> ``(N,)`` scores in ``[-1,
+        0]``."""
         if logits.size(1) < 2:
             raise ValueError('MarginScorer needs at least 2 classes, got '
                              f'logits of shape {tuple(logits.shape)}')

@@ -10,8 +10,8 @@ class RandomScorer(BaseScorer):
     """Score every sample with an independent draw from ``U(0, 1)``.
 
     Ranking by these scores is a uniformly random order, the baseline that
-    shows what ranking by uncertainty adds. The draws come from the global
-    RNG of the logits' device, so ``torch.manual_seed`` reproduces them.
+    shows what ranking by uncertainty adds. The draws come from the global RNG
+    of the logits' device, so ``torch.manual_seed`` reproduces them.
     """
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:

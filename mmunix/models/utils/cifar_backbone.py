@@ -1,10 +1,10 @@
 """What every backbone of the CIFAR zoo shares: stages and their selection.
 
-Each backbone computes a list of stage features; ``out_indices`` picks the
-ones it returns, so feature distillation (attention transfer over stages,
+Each backbone computes a list of stage features; ``out_indices`` picks the ones
+it returns, so feature distillation (attention transfer over stages,
 similarity-preserving on the last one) and plain classification use the same
-module. Arguments are validated at build time, so a typo in a config fails
-with the valid choices in the message, not deep inside ``forward``.
+module. Arguments are validated at build time, so a typo in a config fails with
+the valid choices in the message, not deep inside ``forward``.
 """
 from abc import abstractmethod
 from typing import List, Mapping, Sequence, Tuple, TypeVar, Union

@@ -155,8 +155,8 @@ def _match_model(
     ]
     problems = []
     for title, keys in (('unexpected keys', unexpected),
-                        ('missing keys', missing),
-                        ('shape mismatches', mismatched)):
+                        ('missing keys', missing), ('shape mismatches',
+                                                    mismatched)):
         if keys:
             problems.append(f'{title} ({len(keys)}): {_listed(keys)}')
     if problems:

@@ -35,9 +35,8 @@ class EnergyScorer(BaseScorer):
     def __init__(self, temperature: float = 1.0):
         if isinstance(temperature, bool) or not isinstance(
                 temperature, Real) or not temperature > 0:
-            raise ValueError(
-                'model.data_preprocessor.scorer.temperature='
-                f'{temperature!r} must be a positive number')
+            raise ValueError('model.data_preprocessor.scorer.temperature='
+                             f'{temperature!r} must be a positive number')
         self.temperature = float(temperature)
 
     def score(self, logits: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 # backbone as well as mmunix's own default scope.
 model = dict(
     type='ImageClassifier',
-    backbone=dict(type='mmunix.CIFARMobileNetV2', widen_factor=0.5, expand_ratio=6),
+    backbone=dict(
+        type='mmunix.CIFARMobileNetV2', widen_factor=0.5, expand_ratio=6),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

@@ -1,5 +1,5 @@
 """Knowledge distillation of an image classifier, with or without UNIX."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 from mmengine.logging import MMLogger
@@ -12,6 +12,9 @@ from mmunix.engine import UnreadableCheckpointError
 from mmunix.models.data_preprocessors import (UNIX_ONLY_KEYS,
                                               DeviceClsDataPreprocessor,
                                               MixedBatch, UNIXDataPreprocessor)
+from mmunix.models.utils.classifier_outputs import (DISTILL_INPUTS, LOGITS,
+                                                    STAGES, classify,
+                                                    exposes_features)
 from mmunix.registry import MODELS
 from mmunix.utils import model_config
 from mmunix.utils.complexity import measure_complexity
@@ -28,8 +31,10 @@ DISTILLER_PREFIXES = ('student.', 'teacher.')
 class ClassificationDistiller(BaseModel):
     """Distil a frozen teacher classifier into a student classifier.
 
-    The student and the teacher are any mmpretrain classifiers (backbone,
-    optional neck, head). The data preprocessor decides the method:
+    The student and the teacher are any mmpretrain classifiers. Logits come
+    from their own forward; losses on embeddings or stage features need
+    classifiers built as backbone, optional neck and head (an
+    ``ImageClassifier``). The data preprocessor decides the method:
 
     - :class:`DeviceClsDataPreprocessor` (the default), or mmpretrain's
       ``ClsDataPreprocessor``: conventional KD. The teacher and the student's
@@ -52,21 +57,38 @@ class ClassificationDistiller(BaseModel):
             when the model is built. ``None`` keeps a random teacher, which
             is only meaningful for tests and speed benchmarks.
         kd_loss (dict, optional): Loss on ``(student_logits,
-            teacher_logits)``. Defaults to ``KDLoss`` with ``T=4``.
+            teacher_logits)``, or on the outputs its ``distill_input``
+            names (see below). Defaults to ``KDLoss`` with ``T=4``.
         ce_loss (dict, optional): Loss on ``(student_logits, soft_targets)``
             where the targets are ``(1-m)·onehot(y_a) + m·onehot(y_b)`` under
             UNIX and one-hot labels under KD. It must accept soft targets.
             Defaults to a soft ``CrossEntropyLoss`` with weight 0, the
             reference recipe.
         feature_losses (dict, optional): ``name -> loss config`` of losses on
-            ``(student_stage_features, teacher_stage_features)``, the tuples
-            the two backbones return (set ``out_indices`` on both). Names
-            start with ``loss_`` so that MMEngine sums them.
+            ``(student_outputs, teacher_outputs)``. By default these are the
+            tuples of stage features the two backbones return (set
+            ``out_indices`` on both). Names start with ``loss_`` so that
+            MMEngine sums them.
         data_preprocessor (dict, optional): See above.
         init_cfg (dict, optional): Initialisation config of the student.
 
+    A loss module declares what it needs with class attributes (see
+    docs/extending.md):
+
+    - ``distill_input``: ``'logits'``, ``'embedding'`` or ``'stages'``
+      (:mod:`mmunix.models.utils.classifier_outputs`). Defaults to
+      ``'logits'`` for ``kd_loss`` and ``'stages'`` for ``feature_losses``.
+    - ``uses_labels``: it is also called with ``labels=``, the ``(k,)``
+      labels of the samples' base images (``y_a`` under UNIX).
+    - ``uses_sample_indices``: it is also called with ``sample_indices=``,
+      the ``(k,)`` dataset indices of the base images (each
+      ``DataSample.sample_idx``, which mmpretrain's ``PackInputs`` keeps).
+
     Note:
-        A loss whose ``loss_weight`` is 0 is not computed at all.
+        A feature loss whose ``loss_weight`` is 0 is not built, and no
+        loss with weight 0 is computed; so under DDP every parameter of a
+        loss (a connector, an embedding head) receives a gradient, and
+        ``find_unused_parameters=False`` works.
     """
 
     def __init__(self,
@@ -122,7 +144,7 @@ class ClassificationDistiller(BaseModel):
                     "'loss_' so that MMEngine adds the loss up, e.g. "
                     f"'loss_{name}'")
             loss = self._build_loss(cfg, f'model.feature_losses.{name}')
-            if loss is not None:
+            if _active(loss):
                 self.feature_losses[name] = loss
         if not any(
                 _active(loss) for loss in (self.kd_loss, self.ce_loss,
@@ -133,6 +155,7 @@ class ClassificationDistiller(BaseModel):
                 'keep at least one, e.g. the default '
                 "kd_loss=dict(type='KDLoss', temperature=4.0, "
                 'loss_weight=1.0)')
+        self._needs = self._check_distill_inputs()
 
         #: Samples of the last training iteration on this process: the batch
         #: drawn, then those in the student's scoring forward, the teacher's
@@ -144,6 +167,47 @@ class ClassificationDistiller(BaseModel):
         #: KD.
         self.hard_positions = None
         self._flops_per_sample = {}
+
+    def distill_losses(self) -> Iterator[Tuple[str, nn.Module, str, str]]:
+        """The active losses on student and teacher outputs.
+
+        Yields:
+            tuple: ``(output name, loss, distill_input, config key)``.
+        """
+        if _active(self.kd_loss):
+            yield ('loss_kd', self.kd_loss,
+                   getattr(self.kd_loss, 'distill_input',
+                           LOGITS), 'model.kd_loss')
+        for name, loss in self.feature_losses.items():
+            yield (name, loss, getattr(loss, 'distill_input',
+                                       STAGES), f'model.feature_losses.{name}')
+
+    def _check_distill_inputs(self) -> Dict[str, bool]:
+        """Refuse a loss on outputs that a classifier cannot give.
+
+        Returns:
+            dict: which outputs the losses need: ``kinds``, the set of
+            ``distill_input`` values besides logits, and ``sample_indices``.
+        """
+        kinds, sample_indices = set(), False
+        for _, loss, kind, key in self.distill_losses():
+            if kind not in DISTILL_INPUTS:
+                raise ValueError(
+                    f'{key}: {type(loss).__name__}.distill_input={kind!r} '
+                    f'must be one of {", ".join(map(repr, DISTILL_INPUTS))}')
+            for role in ('student', 'teacher'):
+                classifier = getattr(self, role)
+                if kind != LOGITS and not exposes_features(classifier):
+                    raise ValueError(
+                        f'{key} ({type(loss).__name__}) compares {kind}, but '
+                        f'model.{role} is a {type(classifier).__name__}, '
+                        'which exposes only its logits; use a loss on logits '
+                        '(e.g. KDLoss or DKDLoss) for it, or a classifier '
+                        'built as backbone, neck and head (ImageClassifier)')
+            if kind != LOGITS:
+                kinds.add(kind)
+            sample_indices |= getattr(loss, 'uses_sample_indices', False)
+        return dict(kinds=kinds, sample_indices=sample_indices)
 
     def _load_teacher(self, checkpoint: Optional[str]) -> None:
         logger = MMLogger.get_current_instance()
@@ -169,7 +233,7 @@ class ClassificationDistiller(BaseModel):
                 f'model.teacher_ckpt={checkpoint!r}: {error}') from error
         mismatch = (f'model.teacher_ckpt={checkpoint!r} does not match '
                     'model.teacher '
-                    f'({type(self.teacher.backbone).__name__} backbone):')
+                    f'({_describe(self.teacher)}):')
         # Checked before loading: PyTorch's strict-loading error lists every
         # key, kilobytes of them for a checkpoint of another network. The
         # two halves of MMEngine's load_checkpoint read the file only once.
@@ -239,6 +303,9 @@ class ClassificationDistiller(BaseModel):
             dict[str, Tensor]: The weighted losses.
         """
         labels = torch.cat([sample.gt_label for sample in data_samples])
+        sample_indices = (
+            self._sample_indices(data_samples, inputs.device)
+            if self._needs['sample_indices'] else None)
         if self.uses_unix and self.data_preprocessor.needs_compute_cost:
             self._apply_compute_budget(inputs.shape)
         if self.uses_unix:
@@ -255,7 +322,25 @@ class ClassificationDistiller(BaseModel):
             student_scoring=scoring,
             teacher=kept,
             student_train=kept)
-        return self.distill(batch)
+        return self.distill(batch, sample_indices)
+
+    def _sample_indices(self, data_samples: list,
+                        device: torch.device) -> torch.Tensor:
+        """``(N,)`` dataset indices of the batch's samples."""
+        if not all('sample_idx' in sample for sample in data_samples):
+            key = next(key for _, loss, _, key in self.distill_losses()
+                       if getattr(loss, 'uses_sample_indices', False))
+            raise ValueError(
+                f"{key} needs each sample's dataset index, but the data "
+                "samples carry no 'sample_idx': keep 'sample_idx' in the "
+                'meta_keys of PackInputs in train_dataloader.dataset.pipeline '
+                '(mmpretrain keeps it by default) and use a dataset that sets '
+                'it, as every MMEngine BaseDataset does')
+        indices = torch.tensor([sample.sample_idx for sample in data_samples])
+        if device.type == 'cuda':
+            # Pinned, so that the copy does not make the host wait.
+            return indices.pin_memory().to(device, non_blocking=True)
+        return indices.to(device)
 
     def flops_per_sample(self, input_shape) -> Tuple[int, int]:
         """fvcore's ``(F_t, F_s)``: one sample's forward flops through the
@@ -288,32 +373,41 @@ class ClassificationDistiller(BaseModel):
         """
         return self.student(inputs, mode='tensor')
 
-    def distill(self, batch: MixedBatch) -> Dict[str, torch.Tensor]:
-        """Step 7: the losses on the samples of ``batch``."""
-        feature_losses = {
-            name: loss
-            for name, loss in self.feature_losses.items() if _active(loss)
-        }
-        need_features = bool(feature_losses)
+    def distill(self,
+                batch: MixedBatch,
+                sample_indices: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
+        """Step 7: the losses on the samples of ``batch``.
+
+        Args:
+            batch (MixedBatch): The ``k`` samples to distil on.
+            sample_indices (Tensor, optional): ``(N,)`` dataset indices of
+                the batch before selection; needed by the losses that
+                declare ``uses_sample_indices``.
+        """
+        kinds = self._needs['kinds']
         # Teacher first: its no-grad activations are freed before the
         # student's graph is built, which lowers peak memory (on CPUs the
         # allocator otherwise returns and re-faults pages every iteration).
         with torch.no_grad():
-            teacher_feats, teacher_logits = _classify(self.teacher,
-                                                      batch.inputs,
-                                                      need_features)
-        student_feats, student_logits = _classify(self.student, batch.inputs,
-                                                  need_features)
+            teacher = classify(self.teacher, batch.inputs, kinds)
+        student = classify(self.student, batch.inputs, kinds)
 
         losses = {}
-        if _active(self.kd_loss):
-            losses['loss_kd'] = self.kd_loss(student_logits, teacher_logits)
         if _active(self.ce_loss):
-            targets = batch.soft_targets(student_logits.size(1))
+            targets = batch.soft_targets(student.logits.size(1))
             losses['loss_ce'] = self.ce_loss(
-                student_logits, targets, avg_factor=targets.size(0))
-        for name, loss in feature_losses.items():
-            losses[name] = loss(student_feats, teacher_feats)
+                student.logits, targets, avg_factor=targets.size(0))
+        for name, loss, kind, _ in self.distill_losses():
+            extra = {}
+            if getattr(loss, 'uses_labels', False):
+                extra['labels'] = batch.labels_a
+            if getattr(loss, 'uses_sample_indices', False):
+                positions = batch.base_positions
+                extra['sample_indices'] = (
+                    sample_indices
+                    if positions is None else sample_indices[positions])
+            losses[name] = loss(student[kind], teacher[kind], **extra)
         return losses
 
 
@@ -321,18 +415,12 @@ def _active(loss: Optional[nn.Module]) -> bool:
     return loss is not None and getattr(loss, 'loss_weight', 1.0) != 0
 
 
-def _classify(classifier: nn.Module, inputs: torch.Tensor,
-              need_features: bool) -> Tuple[Optional[List], torch.Tensor]:
-    """Run an mmpretrain classifier once for stage features and logits.
-
-    Returns:
-        tuple: the backbone's tuple of stage features (``None`` when not
-        needed) and ``(N, num_classes)`` logits.
-    """
-    feats = classifier.backbone(inputs)
-    neck_out = classifier.neck(feats) if classifier.with_neck else feats
-    logits = classifier.head(neck_out)
-    return (feats if need_features else None), logits
+def _describe(classifier: nn.Module) -> str:
+    """``'CifarResNet backbone'``, or the classifier's type without one."""
+    backbone = getattr(classifier, 'backbone', None)
+    if isinstance(backbone, nn.Module):
+        return f'{type(backbone).__name__} backbone'
+    return type(classifier).__name__
 
 
 def teacher_mismatch(teacher_state: dict, checkpoint) -> str:

@@ -44,6 +44,15 @@ class MixedBatch:
         """``(b,)`` batch positions of the clean, most uncertain samples."""
         return None if self.ranks is None else self.ranks[:self.num_clean]
 
+    @property
+    def base_positions(self) -> Optional[torch.Tensor]:
+        """``(k,)`` batch positions of the samples' base images (``x[r_j]``
+        of step 5 in docs/algorithm.md); ``None`` when the batch is all
+        ``N`` samples in order (conventional KD)."""
+        if self.ranks is None:
+            return None
+        return self.ranks[:self.inputs.size(0)]
+
     @classmethod
     def clean(cls, inputs: torch.Tensor, labels: torch.Tensor):
         """All ``N`` samples unmixed: conventional KD."""

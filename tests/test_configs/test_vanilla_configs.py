@@ -36,7 +36,10 @@ def recipe(cfg: Config) -> dict:
     """All of ``cfg`` but its model, its data preprocessor and the
     :data:`DISTILLER_ONLY_KEYS`, as a dict."""
     rest = cfg.to_dict()
-    for key in ('model', 'data_preprocessor') + DISTILLER_ONLY_KEYS:
+    # unix_data_preprocessor is the variable that the UNIX configs take
+    # their data_preprocessor from (configs/_base_/distillers/).
+    for key in ('model', 'data_preprocessor',
+                'unix_data_preprocessor') + DISTILLER_ONLY_KEYS:
         *parents, name = key.split('.')
         node = rest
         for parent in parents:

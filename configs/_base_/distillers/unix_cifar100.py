@@ -1,12 +1,5 @@
-# UNIX on CIFAR-100 (docs/algorithm.md): of each batch of 64 the teacher and
-# the student's training step see k=48 samples, the b=32 most uncertain of
-# them clean. Fractions keep that meaning at any batch size and GPU count.
-_base_ = ['./kd_cifar100.py']
+# UNIX on CIFAR-100 with the reference KD losses; the UNIX settings are in
+# unix_preprocessor.py.
+_base_ = ['./kd_cifar100.py', './unix_preprocessor.py']
 
-data_preprocessor = dict(
-    type='UNIXDataPreprocessor',
-    num_selected=0.75,
-    num_clean=0.5,
-    sharpness=10.0,
-    mix_alpha=1.0,
-    scorer=dict(type='EntropyScorer'))
+data_preprocessor = {{_base_.unix_data_preprocessor}}

@@ -5,7 +5,7 @@ multiply-add as one flop. The UNIX compute ratio is built from these numbers,
 so every report in mmunix should come from this one function.
 """
 import warnings
-from typing import Tuple
+from typing import Callable, Iterable, Tuple
 
 import torch
 import torch.nn as nn
@@ -44,10 +44,45 @@ def measure_complexity(model: nn.Module, shape=(3, 32, 32)) -> Tuple[int, int]:
     model.eval()
     try:
         with torch.no_grad():
-            analysis = FlopCountAnalysis(model, inputs)
-            analysis.unsupported_ops_warnings(False)
-            analysis.uncalled_modules_warnings(False)
-            flops = analysis.total()
+            flops = _fvcore_flops(model, inputs)
     finally:
         model.train(was_training)
     return params, flops
+
+
+def measure_called_flops(modules: Iterable[nn.Module],
+                         run: Callable[[], object]) -> int:
+    """Forward FLOPs of ``modules`` on the inputs that ``run()`` gives them.
+
+    ``run`` is called once, with every module's inputs recorded; then each
+    call is counted by fvcore on its own, so code around the modules (a
+    loss's arithmetic, say) does not count. Leave the modules in the mode
+    and under the grad setting to count them in.
+
+    Args:
+        modules (Iterable[nn.Module]): The modules to count.
+        run (Callable): Runs code that calls them.
+
+    Returns:
+        int: The FLOPs of all their calls, for the whole batch of ``run``.
+    """
+    calls = []
+    handles = [
+        module.register_forward_pre_hook(lambda module, args: calls.append(
+            (module, args))) for module in modules
+    ]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return sum(_fvcore_flops(module, args) for module, args in calls)
+
+
+def _fvcore_flops(module: nn.Module, inputs) -> int:
+    """fvcore's count of ``module(*inputs)``, without its warnings about
+    operators it has no counter for."""
+    analysis = FlopCountAnalysis(module, inputs)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return analysis.total()

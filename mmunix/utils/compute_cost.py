@@ -2,7 +2,10 @@
 
 Costs are in fvcore flops: one sample's forward through the teacher (``F_t``)
 and the student (``F_s``), a student backward costing ``backward_factor``
-forwards (1, the paper's convention, or 2).
+forwards (1, the paper's convention, or 2). The trainable parts of the
+distillation losses (connectors, regressors, embedding heads; ``F_c``) train
+with the student and count as student training cost; the scoring forward of
+UNIX does not run them.
 """
 from dataclasses import dataclass
 
@@ -16,10 +19,13 @@ class ComputeCost:
         student_flops (float): ``F_s``, one sample's student forward.
         backward_factor (float): Cost of a student backward in forwards.
             Defaults to 1.0, the paper's convention.
+        connector_flops (float): ``F_c``, one sample's forward through the
+            losses' trainable parts. Defaults to 0 (KD, AT, SP...).
     """
     teacher_flops: float
     student_flops: float
     backward_factor: float = 1.0
+    connector_flops: float = 0.0
 
     def __post_init__(self):
         if not self.backward_factor > 0:
@@ -27,17 +33,23 @@ class ComputeCost:
                              'positive')
 
     @property
+    def per_train_sample(self) -> float:
+        """``(1 + backward_factor)·(F_s + F_c)``: a student training forward
+        and backward, with the losses' trainable parts."""
+        return (1 + self.backward_factor) * (
+            self.student_flops + self.connector_flops)
+
+    @property
     def per_distilled_sample(self) -> float:
-        """``F_t + (1 + backward_factor)·F_s``: a teacher query plus a student
-        training forward and backward."""
-        return self.teacher_flops + (1 + self.backward_factor) * \
-            self.student_flops
+        """``F_t + (1 + backward_factor)·(F_s + F_c)``: a teacher query plus
+        a student training forward and backward."""
+        return self.teacher_flops + self.per_train_sample
 
     def total(self, scoring: float, teacher: float, train: float) -> float:
         """Flops of ``scoring`` student scoring forwards, ``teacher`` teacher
         forwards and ``train`` student training samples."""
         return (scoring * self.student_flops + teacher * self.teacher_flops +
-                train * (1 + self.backward_factor) * self.student_flops)
+                train * self.per_train_sample)
 
     def kd(self, num_samples: float) -> float:
         """Conventional KD on ``num_samples``: the 100 % reference."""
@@ -45,7 +57,8 @@ class ComputeCost:
 
     def unix_ratio(self, selected_fraction: float) -> float:
         """UNIX over KD for ``k/N = selected_fraction``:
-        ``(N·F_s + k·(F_t + (1+β)·F_s)) / (N·(F_t + (1+β)·F_s))``."""
+        ``(N·F_s + k·(F_t + (1+β)·(F_s+F_c))) / (N·(F_t + (1+β)·(F_s+F_c)))``.
+        """
         return (self.student_flops +
                 selected_fraction * self.per_distilled_sample) / \
             self.per_distilled_sample

@@ -433,6 +433,44 @@ def test_compute_budget_is_resolved_from_fvcore_at_the_first_batch():
     assert model.sample_counts['teacher'] == round(fraction * 16)
 
 
+class _ConnectorLoss(torch.nn.Module):
+    """Compares the student's last stage, mapped by a 1x1 conv, with the
+    teacher's."""
+    distill_input = 'stages'
+
+    def __init__(self, loss_weight=1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.connector = torch.nn.Sequential(
+            torch.nn.Conv2d(64, 64, 1, bias=False), torch.nn.BatchNorm2d(64))
+
+    def forward(self, student, teacher):
+        return (self.connector(student[-1]) - teacher[-1]).pow(2).mean()
+
+
+def test_connector_flops_count_once_per_sample_and_change_nothing():
+    MODELS.register_module('_ConnectorLoss', module=_ConnectorLoss, force=True)
+    model = distiller(
+        feature_losses=dict(loss_hint=dict(type='_ConnectorLoss')))
+    model.train()
+    before = copy.deepcopy(model.state_dict())
+
+    f_c = model.connector_flops_per_sample((3, 32, 32))
+
+    # resnet8's last stage is 64x8x8: a 64->64 1x1 conv costs 64*64 flops
+    # per position; fvcore counts an affine BatchNorm as 2 per element.
+    assert f_c == 64 * 64 * 8 * 8 + 2 * 64 * 8 * 8
+    assert model.training and model.feature_losses.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    cost = model.compute_cost((3, 32, 32), backward_factor=2.0)
+    assert (cost.teacher_flops, cost.student_flops,
+            cost.connector_flops) == (26948224, 12677760, f_c)
+    assert cost.backward_factor == 2.0
+    # Losses without parameters cost nothing beyond the student.
+    assert distiller().connector_flops_per_sample((3, 32, 32)) == 0
+
+
 def test_unix_keys_without_a_type_do_not_fall_back_to_kd_silently():
     with pytest.raises(
             ValueError,

@@ -28,6 +28,17 @@ def test_backward_factor_two_counts_the_backward_as_two_forwards():
         ComputeCost(3.0, 1.0, backward_factor=0)
 
 
+def test_connectors_count_as_student_training_not_as_scoring():
+    cost = ComputeCost(3.0, 1.0, connector_flops=0.5)
+    # A training sample runs the student and the connectors forward and
+    # backward; a scoring forward runs the student alone.
+    assert cost.total(4, 0, 0) == 4 * 1.0
+    assert cost.total(0, 1, 1) == 3.0 + 2 * (1.0 + 0.5)
+    assert cost.kd(2) == 2 * (3.0 + 3.0)
+    assert cost.unix_ratio(0.75) == pytest.approx((1 + 0.75 * 6) / 6)
+    assert cost.selected_fraction(cost.unix_ratio(0.5)) == pytest.approx(0.5)
+
+
 def test_budget_inverts_the_ratio():
     cost = ComputeCost(3.06, 1.0)
     for fraction in (0.25, 0.5, 0.75, 0.8):

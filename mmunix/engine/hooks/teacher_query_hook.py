@@ -67,20 +67,23 @@ class TeacherQueryHook(Hook):
     @staticmethod
     def _distiller(runner):
         return get_distiller(runner, 'TeacherQueryHook', 'sample_counts',
-                             'flops_per_sample')
+                             'compute_cost')
 
     def before_train(self, runner) -> None:
         distiller = self._distiller(runner)
         sample = runner.train_dataloader.dataset[0]['inputs']
         self.input_shape = tuple(sample.shape)
-        self.cost = ComputeCost(
-            *distiller.flops_per_sample(self.input_shape),
-            backward_factor=self.backward_factor)
+        self.cost = distiller.compute_cost(self.input_shape,
+                                           self.backward_factor)
+        connectors = ''
+        if self.cost.connector_flops:
+            connectors = (f', F_c={self.cost.connector_flops / 1e6:.2f}M in '
+                          "the losses' trainable parts")
         runner.logger.info(
             f'TeacherQueryHook: F_t={self.cost.teacher_flops / 1e6:.2f}M, '
-            f'F_s={self.cost.student_flops / 1e6:.2f}M flops per sample at '
-            f'input {self.input_shape} (fvcore, eval mode), backward = '
-            f'{self.backward_factor}x forward')
+            f'F_s={self.cost.student_flops / 1e6:.2f}M{connectors} flops per '
+            f'sample at input {self.input_shape} (fvcore, eval mode), '
+            f'backward = {self.backward_factor}x forward')
 
     def after_train_iter(self,
                          runner,
@@ -132,6 +135,7 @@ class TeacherQueryHook(Hook):
             student_train_samples=totals['student_train'],
             teacher_flops_per_sample=cost.teacher_flops,
             student_flops_per_sample=cost.student_flops,
+            connector_flops_per_sample=cost.connector_flops,
             input_shape=list(self.input_shape),
             backward_factor=cost.backward_factor,
             total_flops=total,

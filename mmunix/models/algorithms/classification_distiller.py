@@ -1,4 +1,5 @@
 """Knowledge distillation of an image classifier, with or without UNIX."""
+import copy
 from typing import Dict, Iterator, Optional, Tuple
 
 import torch
@@ -17,7 +18,7 @@ from mmunix.models.utils.classifier_outputs import (DISTILL_INPUTS, LOGITS,
                                                     exposes_features)
 from mmunix.registry import MODELS
 from mmunix.utils import model_config
-from mmunix.utils.complexity import measure_complexity
+from mmunix.utils.complexity import measure_called_flops, measure_complexity
 from mmunix.utils.compute_cost import ComputeCost
 from mmunix.utils.state_dict_mismatch import (checkpoint_state_dict,
                                               describe_mismatch,
@@ -352,8 +353,65 @@ class ClassificationDistiller(BaseModel):
                 for model in (self.teacher, self.student))
         return self._flops_per_sample[input_shape]
 
+    def connector_flops_per_sample(self, input_shape) -> int:
+        """fvcore's ``F_c``: one sample's forward flops through the
+        trainable parts of the losses (connectors, regressors, embedding
+        heads), which train with the student, for ``(C, H, W)`` inputs.
+
+        The losses run on copies, in eval mode, on the outputs of a zero
+        batch of two samples (relational losses need a pair), so nothing of
+        the model changes; only their submodules with parameters count.
+        """
+        input_shape = tuple(int(size) for size in input_shape)
+        key = ('connectors', input_shape)
+        if key not in self._flops_per_sample:
+            self._flops_per_sample[key] = self._measure_connectors(input_shape)
+        return self._flops_per_sample[key]
+
+    def _measure_connectors(self, input_shape) -> int:
+        trained = [(loss, kind) for _, loss, kind, _ in self.distill_losses()
+                   if any(True for _ in loss.parameters())]
+        if not trained:
+            return 0
+        device = next(self.student.parameters()).device
+        inputs = torch.zeros(2, *input_shape, device=device)
+        extra = dict(
+            labels=torch.zeros(2, dtype=torch.long, device=device),
+            sample_indices=torch.arange(2, device=device))
+        modes = [module.training for module in (self.student, self.teacher)]
+        self.student.eval()
+        try:
+            with torch.no_grad():
+                outputs = [
+                    classify(model, inputs, self._needs['kinds'])
+                    for model in (self.student, self.teacher)
+                ]
+        finally:
+            self.student.train(modes[0])
+        total = 0
+        for loss, kind in trained:
+            loss = copy.deepcopy(loss).eval()
+            wanted = {
+                name: value
+                for name, value in extra.items()
+                if getattr(loss, f'uses_{name}', False)
+            }
+            total += measure_called_flops([
+                module for module in loss.children()
+                if any(True for _ in module.parameters())
+            ], lambda: loss(outputs[0][kind], outputs[1][kind], **wanted))
+        return total // 2
+
+    def compute_cost(self, input_shape, backward_factor: float = 1.0):
+        """The :class:`ComputeCost` of this teacher, student and losses for
+        ``(C, H, W)`` inputs."""
+        return ComputeCost(
+            *self.flops_per_sample(input_shape),
+            backward_factor=backward_factor,
+            connector_flops=self.connector_flops_per_sample(input_shape))
+
     def _apply_compute_budget(self, batch_shape) -> None:
-        cost = ComputeCost(*self.flops_per_sample(batch_shape[1:]))
+        cost = self.compute_cost(batch_shape[1:])
         fraction = self.data_preprocessor.apply_compute_budget(cost)
         batch_size = batch_shape[0]
         MMLogger.get_current_instance().info(

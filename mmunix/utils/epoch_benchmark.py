@@ -506,10 +506,15 @@ def run_epoch_benchmark(config: str,
 def _work_the_plain_loop_skips(model, cfg: Config) -> List[str]:
     """What mmunix computes beyond the plain loop's KD loss and SGD step:
 
+    a ``kd_loss`` other than ``KDLoss`` (the plain loop computes Hinton's),
     losses of nonzero weight other than ``loss_kd``, and gradient clipping.
     """
+    from mmunix.models.losses import KDLoss
+    extra = []
+    if model.kd_loss is not None and not isinstance(model.kd_loss, KDLoss):
+        extra.append(f'loss_kd ({type(model.kd_loss).__name__})')
     losses = dict(model.feature_losses, loss_ce=model.ce_loss)
-    extra = [
+    extra += [
         name for name, loss in sorted(losses.items())
         if loss is not None and getattr(loss, 'loss_weight', 1.0) != 0
     ]

@@ -143,3 +143,15 @@ def test_a_budget_config_runs_at_its_solved_k_and_extra_losses_are_noted(
     # k/N = 0.9 - F_s / (F_t + 2 F_s) = 0.703 keeps 3 of 4.
     assert result['num_selected'] == 3
     assert result['extra_work'] == ['loss_at']
+
+
+def test_a_kd_loss_other_than_hintons_is_noted_as_work_the_plain_loop_skips():
+    from mmunix.registry import MODELS
+    from mmunix.utils.epoch_benchmark import _work_the_plain_loop_skips
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/at-unix_r56_r20_cifar100.py')
+    cfg.model.teacher_ckpt = None
+    cfg.model.kd_loss = dict(type='SPLoss', loss_weight=2.0)
+    model = MODELS.build(cfg.model)
+
+    assert _work_the_plain_loop_skips(model,
+                                      cfg) == ['loss_kd (SPLoss)', 'loss_at']

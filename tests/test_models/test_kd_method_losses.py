@@ -6,13 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
-from mmpretrain.structures import DataSample
+from test_classification_distiller import batch, classifier, distiller
 
 from mmunix.models.losses import DKDLoss, NSTLoss, PKTLoss, RKDLoss
 from mmunix.registry import MODELS
-from mmunix.utils import register_all_modules
-
-register_all_modules()
 
 
 @pytest.mark.parametrize('cfg, loss_cls, distill_input', [
@@ -352,42 +349,28 @@ def test_gradient_reaches_the_student_but_not_the_teacher(
 
 
 # ------------------------------------------------ in the distiller ---
-def classifier(arch):
+def with_stages(arch):
+    """A classifier of test_classification_distiller.py whose backbone gives
+    its three residual stages."""
     return dict(
-        type='ImageClassifier',
-        backbone=dict(type='CIFARResNet', arch=arch, out_indices=(1, 2, 3)),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=10, in_channels=64))
+        classifier(arch),
+        backbone=dict(type='CIFARResNet', arch=arch, out_indices=(1, 2, 3)))
 
 
-def distiller(unix, **kwargs):
-    preprocessor = dict(num_classes=10, mean=[0.] * 3, std=[1.] * 3)
-    if unix:
-        preprocessor.update(
-            type='UNIXDataPreprocessor', num_selected=0.75, num_clean=0.5)
-    cfg = dict(
-        type='ClassificationDistiller',
-        student=classifier('resnet8'),
-        teacher=classifier('resnet14'),
-        kd_loss=None,
-        data_preprocessor=preprocessor)
+def staged_distiller(unix, feature_losses, **kwargs):
+    """The resnet14 -> resnet8 distiller of test_classification_distiller.py
+    with only ``feature_losses``, on the three residual stages."""
+    cfg = dict(student=with_stages('resnet8'), teacher=with_stages('resnet14'))
     cfg.update(kwargs)
-    return MODELS.build(cfg)
-
-
-def batch(model, num=16):
-    data = dict(
-        inputs=torch.rand(num, 3, 32, 32),
-        data_samples=[DataSample().set_gt_label(i % 10) for i in range(num)])
-    return model.data_preprocessor(data, training=True)
+    return distiller(
+        unix=unix, kd_loss=None, feature_losses=feature_losses, **cfg)
 
 
 @pytest.mark.parametrize('unix', [False, True], ids=['kd', 'unix'])
 def test_dkd_gets_the_labels_of_the_base_images(unix):
     torch.manual_seed(0)
-    model = distiller(
-        unix,
-        feature_losses=dict(
+    model = staged_distiller(
+        unix, dict(
             loss_dkd=dict(type='DKDLoss', beta=2.0, warmup_epochs=0))).train()
     calls = []
     model.feature_losses['loss_dkd'].register_forward_hook(
@@ -428,9 +411,9 @@ def test_dkd_gets_the_labels_of_the_base_images(unix):
 @pytest.mark.parametrize('unix', [False, True], ids=['kd', 'unix'])
 def test_embedding_and_stage_losses_get_their_outputs(unix):
     torch.manual_seed(0)
-    model = distiller(
+    model = staged_distiller(
         unix,
-        feature_losses=dict(
+        dict(
             loss_pkt=dict(type='PKTLoss', loss_weight=30000.),
             loss_rkd=dict(type='RKDLoss'),
             loss_nst=dict(type='NSTLoss', loss_weight=50.))).train()
@@ -459,11 +442,11 @@ def test_an_embedding_loss_on_a_logits_only_classifier_is_refused():
             ValueError,
             match=r'model\.feature_losses\.loss_pkt \(PKTLoss\) compares '
             r'embedding, but model\.student is a TimmClassifier'):
-        distiller(
+        staged_distiller(
             True,
+            dict(loss_pkt=dict(type='PKTLoss')),
             student=dict(
                 type='TimmClassifier',
                 model_name='test_resnet',
                 num_classes=10,
-                pretrained=False),
-            feature_losses=dict(loss_pkt=dict(type='PKTLoss')))
+                pretrained=False))

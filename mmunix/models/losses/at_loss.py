@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
-from .utils import Outputs, pair_outputs
+from .utils import Outputs, pair_outputs, pool_to_common_size
 
 
 @MODELS.register_module()
@@ -52,13 +52,8 @@ class ATLoss(nn.Module):
         stage pair."""
         # Pool the features, not the attention maps, as the reference code
         # does, so that each side's map is computed at the common size.
-        size = tuple(
-            min(s, t)
-            for s, t in zip(student_feat.shape[-2:], teacher_feat.shape[-2:]))
-        if student_feat.shape[-2:] != size:
-            student_feat = F.adaptive_avg_pool2d(student_feat, size)
-        if teacher_feat.shape[-2:] != size:
-            teacher_feat = F.adaptive_avg_pool2d(teacher_feat, size)
+        student_feat, teacher_feat = pool_to_common_size(
+            student_feat, teacher_feat)
         return (self.attention(student_feat) -
                 self.attention(teacher_feat)).pow(2).mean()
 

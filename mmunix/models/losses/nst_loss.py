@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
-from .utils import Outputs, pair_outputs
+from .utils import Outputs, pair_outputs, pool_to_common_size
 
 
 @MODELS.register_module()
@@ -71,13 +71,8 @@ class NSTLoss(nn.Module):
                 'NSTLoss: student and teacher features must hold the same '
                 f'samples, got batch sizes {student_feat.size(0)} and '
                 f'{teacher_feat.size(0)}')
-        size = tuple(
-            min(s, t)
-            for s, t in zip(student_feat.shape[-2:], teacher_feat.shape[-2:]))
-        if student_feat.shape[-2:] != size:
-            student_feat = F.adaptive_avg_pool2d(student_feat, size)
-        if teacher_feat.shape[-2:] != size:
-            teacher_feat = F.adaptive_avg_pool2d(teacher_feat, size)
+        student_feat, teacher_feat = pool_to_common_size(
+            student_feat, teacher_feat)
         student = F.normalize(student_feat.flatten(2), dim=2)
         with torch.no_grad():
             teacher = F.normalize(teacher_feat.flatten(2), dim=2)
@@ -87,16 +82,18 @@ class NSTLoss(nn.Module):
 
     def forward(self, student_feats: Outputs,
                 teacher_feats: Outputs) -> torch.Tensor:
-        """Compute the loss.
+        """Sum the squared MMD over the stage pairs.
 
         Args:
-            student_feats (Tensor | Sequence[Tensor]): Stage outputs of the
-                student backbone, each ``(N, C_i, H_i, W_i)``.
-            teacher_feats (Tensor | Sequence[Tensor]): The teacher's, as
-                many, in the same order. No gradient flows into them.
+            student_feats (Tensor | Sequence[Tensor]): The student
+                backbone's stage features, each ``(N, C_i, H_i, W_i)``; a
+                tensor is one stage.
+            teacher_feats (Tensor | Sequence[Tensor]): The teacher's stage
+                features, paired in order with the student's; channel counts
+                may differ. They are targets: no gradient flows into them.
 
         Returns:
-            Tensor: The weighted loss, a scalar.
+            Tensor: ``loss_weight`` times the sum, a scalar.
         """
         loss = sum(
             self.pair_loss(student_feat, teacher_feat)

@@ -3,6 +3,7 @@ import torch
 import torch.nn as nn
 
 from mmunix.registry import MODELS
+from .utils import pair_embeddings
 
 #: Added to norms and probabilities, as in the authors' code.
 EPS = 1e-7
@@ -64,24 +65,20 @@ class PKTLoss(nn.Module):
 
     def forward(self, student_embedding: torch.Tensor,
                 teacher_embedding: torch.Tensor) -> torch.Tensor:
-        """Compute the loss.
+        """KL divergence between the teacher's and the student's similarity
+        distributions over the batch.
 
         Args:
-            student_embedding (Tensor): ``(N, D_s)``; other shapes
-                ``(N, ...)`` are flattened.
-            teacher_embedding (Tensor): ``(N, D_t)``, the same samples. No
-                gradient flows into it.
+            student_embedding (Tensor): ``(N, D_s)`` student embeddings
+                (``(N, ...)`` is flattened).
+            teacher_embedding (Tensor): ``(N, D_t)`` teacher embeddings of
+                the same samples, the target: no gradient flows into them.
 
         Returns:
-            Tensor: The weighted loss, a scalar.
+            Tensor: ``loss_weight`` times the mean KL entry, a scalar.
         """
-        student = student_embedding.flatten(1)
-        teacher = teacher_embedding.detach().flatten(1)
-        if student.size(0) != teacher.size(0):
-            raise ValueError(
-                'PKTLoss: student and teacher embeddings must hold the same '
-                f'samples, got batch sizes {student.size(0)} and '
-                f'{teacher.size(0)}')
+        student, teacher = pair_embeddings('PKTLoss', student_embedding,
+                                           teacher_embedding)
         p_s = self.similarity_distribution(student)
         p_t = self.similarity_distribution(teacher)
         kl = p_t * ((p_t + EPS).log() - (p_s + EPS).log())

@@ -6,6 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
+from .utils import pair_embeddings
 
 #: Floor of the squared distances before the square root, as in the
 #: reference code, so that its gradient stays finite.
@@ -99,24 +100,20 @@ class RKDLoss(nn.Module):
 
     def forward(self, student_embedding: torch.Tensor,
                 teacher_embedding: torch.Tensor) -> torch.Tensor:
-        """Compute the loss.
+        """Weighted smooth L1 distances between the two batches' relations.
 
         Args:
-            student_embedding (Tensor): ``(N, D_s)``; other shapes
-                ``(N, ...)`` are flattened.
-            teacher_embedding (Tensor): ``(N, D_t)``, the same samples. No
-                gradient flows into it.
+            student_embedding (Tensor): ``(N, D_s)``, the student's; a shape
+                ``(N, ...)`` is flattened first.
+            teacher_embedding (Tensor): ``(N, D_t)``, the teacher's, for the
+                same ``N`` samples; used as a constant target.
 
         Returns:
-            Tensor: The weighted loss, a scalar.
+            Tensor: ``loss_weight * (distance_weight * L_d + angle_weight *
+            L_a)``, a scalar.
         """
-        student = student_embedding.flatten(1)
-        teacher = teacher_embedding.detach().flatten(1)
-        if student.size(0) != teacher.size(0):
-            raise ValueError(
-                'RKDLoss: student and teacher embeddings must hold the same '
-                f'samples, got batch sizes {student.size(0)} and '
-                f'{teacher.size(0)}')
+        student, teacher = pair_embeddings('RKDLoss', student_embedding,
+                                           teacher_embedding)
         loss = student.new_zeros(())
         if self.distance_weight:
             with torch.no_grad():

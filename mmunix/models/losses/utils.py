@@ -2,6 +2,7 @@
 from typing import List, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 
 Outputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
@@ -37,3 +38,44 @@ def pair_outputs(
             'the student and teacher backbones')
     return [(student, teacher.detach())
             for student, teacher in zip(student_outputs, teacher_outputs)]
+
+
+def pool_to_common_size(
+        student_feat: torch.Tensor,
+        teacher_feat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Average-pool two ``(N, C, H, W)`` feature maps to their common spatial
+    size: in each dimension the smaller of the two. A map already of that size
+    is returned as it is."""
+    size = tuple(
+        min(s, t)
+        for s, t in zip(student_feat.shape[-2:], teacher_feat.shape[-2:]))
+    if student_feat.shape[-2:] != size:
+        student_feat = F.adaptive_avg_pool2d(student_feat, size)
+    if teacher_feat.shape[-2:] != size:
+        teacher_feat = F.adaptive_avg_pool2d(teacher_feat, size)
+    return student_feat, teacher_feat
+
+
+def pair_embeddings(
+        loss_name: str, student_embedding: torch.Tensor,
+        teacher_embedding: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Flatten two ``(N, ...)`` embeddings of the same samples to ``(N, D)``.
+
+    Args:
+        loss_name (str): Named in the error, e.g. ``'PKTLoss'``.
+        student_embedding (Tensor): ``(N, D_s)`` or ``(N, ...)``.
+        teacher_embedding (Tensor): ``(N, D_t)`` or ``(N, ...)``; ``D_t``
+            may differ from ``D_s``.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``(N, D_s)`` and ``(N, D_t)``; the teacher's
+        is detached: it is a target.
+    """
+    student = student_embedding.flatten(1)
+    teacher = teacher_embedding.detach().flatten(1)
+    if student.size(0) != teacher.size(0):
+        raise ValueError(
+            f'{loss_name}: student and teacher embeddings must hold the same '
+            f'samples, got batch sizes {student.size(0)} and '
+            f'{teacher.size(0)}')
+    return student, teacher

@@ -2,7 +2,9 @@
 import re
 
 import pytest
-from conftest import PYTHON, REPO_ROOT, assert_ok, run_tool
+import yaml
+from conftest import (PYTHON, REPO_ROOT, assert_ok, run_script_in_process,
+                      run_tool)
 
 SCRIPT = 'tools/analysis_tools/get_flops.py'
 
@@ -76,3 +78,33 @@ def test_all_lists_every_config_with_a_model_and_a_fragment_is_refused():
     fragment = run_tool([PYTHON, SCRIPT, 'configs/demo/demo_runtime.py'])
     assert fragment.returncode == 2
     assert 'configs/demo/demo_runtime.py defines no model' in fragment.stderr
+
+
+@pytest.mark.slow
+def test_metafile_prints_exact_counts_as_metafile_metadata(
+        monkeypatch, capsys):
+    monkeypatch.chdir(REPO_ROOT)
+    assert run_script_in_process(monkeypatch, SCRIPT,
+                                 'configs/unix_r56_r20_cifar100.py',
+                                 'configs/teachers/resnet56_cifar100.py',
+                                 '--metafile') is None
+    printed = yaml.safe_load(capsys.readouterr().out)
+    # The entries of configs/teachers/metafile.yml and configs/metafile.yml.
+    assert printed == [{
+        'Config': 'configs/teachers/resnet56_cifar100.py',
+        'Metadata': {
+            'FLOPs': 126847232,
+            'Parameters': 861620
+        }
+    }, {
+        'Config': 'configs/unix_r56_r20_cifar100.py',
+        'Metadata': {
+            'FLOPs': 41224448,
+            'Parameters': 278324,
+            'Teacher FLOPs': 126847232,
+            'Teacher Parameters': 861620,
+            'Selected Fraction (k/N)': 0.75,
+            'Compute Ratio vs KD': 0.947,
+            'Compute Ratio vs KD (Backward 2x)': 0.9146
+        }
+    }]

@@ -12,6 +12,10 @@ Examples::
     # the model zoo table of docs/model_zoo.md
     python tools/analysis_tools/get_flops.py configs/_base_/models/cifar/*.py
 
+    # the measured Metadata of a metafile entry (configs/**/metafile.yml)
+    python tools/analysis_tools/get_flops.py configs/unix_r56_r20_cifar100.py \
+        --metafile
+
 FLOPs are fvcore's for one sample in eval mode at the training input size,
 one multiply-add counted as one flop ("Compute accounting" in
 docs/algorithm.md).
@@ -165,6 +169,29 @@ def print_markdown(rows: list) -> None:
         print('| ' + ' | '.join(cells) + ' |')
 
 
+def print_metafile(rows: list) -> None:
+    """The measured ``Metadata`` of each row, as a metafile entry says it.
+
+    Exact counts: ``FLOPs`` and ``Parameters`` are the model's, or a
+    distiller's student's, since the student is what a distillation run
+    delivers; then the teacher's, the fraction ``k/N`` of each batch that
+    reaches the teacher, and the compute ratios against KD.
+    """
+    for row in rows:
+        print(f'- Config: {row["config"]}')
+        print('  Metadata:')
+        print(f'    FLOPs: {row["flops"]}')
+        print(f'    Parameters: {row["params"]}')
+        if 'teacher_flops' in row:
+            print(f'    Teacher FLOPs: {row["teacher_flops"]}')
+            print(f'    Teacher Parameters: {row["teacher_params"]}')
+            print('    Selected Fraction (k/N): '
+                  f'{round(row["k"] / row["batch"], 4)}')
+            print(f'    Compute Ratio vs KD: {row["ratio_bwd1"]:.4f}')
+            print('    Compute Ratio vs KD (Backward 2x): '
+                  f'{row["ratio_bwd2"]:.4f}')
+
+
 def main():
     parser = argparse.ArgumentParser(
         description='Parameters, fvcore FLOPs and UNIX compute ratios.')
@@ -172,11 +199,16 @@ def main():
     parser.add_argument(
         '--all',
         action='store_true',
-        help='every config under configs/ except _base_, as Markdown')
+        help='every config under configs/ except _base_, as Markdown '
+        '(or as metafile entries with --metafile)')
     parser.add_argument(
         '--size', type=int, help='input side (default: the training crop)')
     parser.add_argument(
         '--markdown', action='store_true', help='print a Markdown table')
+    parser.add_argument(
+        '--metafile',
+        action='store_true',
+        help='print exact counts as the Metadata of metafile entries')
     args = parser.parse_args()
     if args.all:
         # Runtime fragments such as configs/demo/demo_runtime.py hold no model.
@@ -185,7 +217,7 @@ def main():
                 osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
             if '_base_' not in p and 'model' in Config.fromfile(p)
         ]
-        args.markdown = True
+        args.markdown = not args.metafile
     if not args.configs:
         parser.error('give config paths, or --all')
 
@@ -197,7 +229,9 @@ def main():
         measure(path, args.size)
         for path in sorted(args.configs, key=natural_key)
     ]
-    if args.markdown:
+    if args.metafile:
+        print_metafile(rows)
+    elif args.markdown:
         print_markdown(rows)
     else:
         for row in rows:

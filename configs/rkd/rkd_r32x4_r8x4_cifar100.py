@@ -1,0 +1,6 @@
+# RKD alone: resnet32x4 teacher -> resnet8x4 student on CIFAR-100; the
+# teacher and the student see all N samples. The settings and their
+# provenance are in configs/_base_/methods/rkd.py.
+_base_ = ['../kd_r32x4_r8x4_cifar100.py', '../_base_/methods/rkd.py']
+
+model = {{_base_.rkd_model}}

@@ -185,9 +185,11 @@ def test_compute_ratios_follow_from_the_flops_and_k(entries, backward):
         fraction = selected_fraction(cfg)
         assert meta['Selected Fraction (k/N)'] == fraction, name
         # Per sample of a batch: UNIX scores every sample with the student,
-        # then the teacher and the student's training step see k/N of them.
+        # then the teacher and the student's training step, with the losses'
+        # trainable parts (F_c), see k/N of them.
         f_t, f_s = meta['Teacher FLOPs'], meta['FLOPs']
-        distilled = f_t + (1 + backward) * f_s
+        distilled = f_t + (1 + backward) * (
+            f_s + meta.get('Connector FLOPs', 0))
         scoring = f_s if fraction < 1 else 0
         ratios[name] = (scoring + fraction * distilled) / distilled
         assert meta[key] == round(ratios[name], 4), name

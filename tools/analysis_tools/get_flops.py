@@ -88,8 +88,10 @@ def measure(path: str, size: int = None) -> dict:
     """Complexity of the ``model`` of one config.
 
     Returns a row with ``params``/``flops`` for a plain classifier, and for a
-    distiller also the teacher's, the batch size ``N``, ``k`` and the
-    compute ratio against KD for backward = 1x and 2x forward.
+    distiller also the teacher's, the flops of the losses' trainable parts
+    (``connector_flops``, counted as student training cost), the batch size
+    ``N``, ``k`` and the compute ratio against the same losses without UNIX
+    for backward = 1x and 2x forward.
     """
     cfg = Config.fromfile(path)
     size = size or training_input_size(cfg)
@@ -103,19 +105,20 @@ def measure(path: str, size: int = None) -> dict:
     row['teacher_params'], row['teacher_flops'] = measure_complexity(
         model.teacher, shape)
     row['params'], row['flops'] = measure_complexity(model.student, shape)
+    row['connector_flops'] = model.connector_flops_per_sample(shape)
     batch = cfg.train_dataloader.batch_size
     row['batch'] = batch
     if model.uses_unix:
         row['method'] = 'UNIX'
         unix = model.data_preprocessor
         if unix.needs_compute_cost:
-            unix.apply_compute_budget(
-                ComputeCost(row['teacher_flops'], row['flops']))
+            unix.apply_compute_budget(model.compute_cost(shape))
         row['k'] = unix.resolve_counts(batch)[0]
     else:
         row['method'], row['k'] = 'KD', batch
     for factor in (1, 2):
-        cost = ComputeCost(row['teacher_flops'], row['flops'], factor)
+        cost = ComputeCost(row['teacher_flops'], row['flops'], factor,
+                           row['connector_flops'])
         scoring = batch if row['method'] == 'UNIX' else 0
         row[f'ratio_bwd{factor}'] = cost.total(scoring, row['k'],
                                                row['k']) / cost.kd(batch)
@@ -133,6 +136,9 @@ def print_row(row: dict) -> None:
           f'{row["teacher_params"] / 1e6:.2f} M)')
     print(f'F_s         {row["flops"] / 1e6:.2f} M  (student params '
           f'{row["params"] / 1e6:.2f} M)')
+    if row['connector_flops']:
+        print(f'F_c         {row["connector_flops"] / 1e6:.2f} M  (the '
+              "losses' trainable parts, trained with the student)")
     print(f'F_t/F_s     {row["teacher_flops"] / row["flops"]:.2f}')
     print(f'{row["method"]:<11} N={row["batch"]}, k={row["k"]}')
     print(f'compute ratio vs KD  {row["ratio_bwd1"]:.4f} (backward = 1x '
@@ -142,7 +148,10 @@ def print_row(row: dict) -> None:
 def print_markdown(rows: list) -> None:
     """A table; the distillation columns only when a distiller is in it."""
     distill = any('teacher_flops' in row for row in rows)
+    connectors = any(row.get('connector_flops') for row in rows)
     header = ['Config', 'Input', 'Params (M)', 'FLOPs (M)']
+    if connectors:
+        header.append('Connector FLOPs (M)')
     if distill:
         header += [
             'Teacher FLOPs (M)', 'F_t/F_s', 'N', 'k', 'Ratio vs KD (bwd 1x)',
@@ -156,6 +165,8 @@ def print_markdown(rows: list) -> None:
             str(row['input']), f'{row["params"] / 1e6:.2f}',
             f'{row["flops"] / 1e6:.1f}'
         ]
+        if connectors:
+            cells.append(f'{row.get("connector_flops", 0) / 1e6:.1f}')
         if 'teacher_flops' in row:
             cells += [
                 f'{row["teacher_flops"] / 1e6:.1f}',
@@ -185,6 +196,8 @@ def print_metafile(rows: list) -> None:
         if 'teacher_flops' in row:
             print(f'    Teacher FLOPs: {row["teacher_flops"]}')
             print(f'    Teacher Parameters: {row["teacher_params"]}')
+            if row['connector_flops']:
+                print(f'    Connector FLOPs: {row["connector_flops"]}')
             print('    Selected Fraction (k/N): '
                   f'{round(row["k"] / row["batch"], 4)}')
             print(f'    Compute Ratio vs KD: {row["ratio_bwd1"]:.4f}')

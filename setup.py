@@ -88,7 +88,7 @@ class BuildPyWithMim(build_py):
 
 
 extras = {name: read_requirements(name) for name in ('lite', 'demo', 'tests')}
-# What `mim install` adds to the runtime requirements, as in mmpretrain.
+# The OpenMMLab requirements with a full mmcv, as mmpretrain's `mim` extra.
 extras['mim'] = read_requirements('mminstall')
 
 if __name__ == '__main__':

@@ -366,14 +366,19 @@ def staged_distiller(unix, feature_losses, **kwargs):
         unix=unix, kd_loss=None, feature_losses=feature_losses, **cfg)
 
 
+@pytest.mark.parametrize('slot', ['kd_loss', 'feature_losses'])
 @pytest.mark.parametrize('unix', [False, True], ids=['kd', 'unix'])
-def test_dkd_gets_the_labels_of_the_base_images(unix):
+def test_dkd_gets_the_labels_of_the_base_images(unix, slot):
     torch.manual_seed(0)
-    model = staged_distiller(
-        unix, dict(
-            loss_dkd=dict(type='DKDLoss', beta=2.0, warmup_epochs=0))).train()
+    dkd = dict(type='DKDLoss', beta=2.0, warmup_epochs=0)
+    if slot == 'kd_loss':  # in place of KDLoss, logged as loss_kd
+        model, key = distiller(unix=unix, kd_loss=dkd).train(), 'loss_kd'
+        loss = model.kd_loss
+    else:
+        model = staged_distiller(unix, dict(loss_dkd=dkd)).train()
+        key, loss = 'loss_dkd', model.feature_losses['loss_dkd']
     calls = []
-    model.feature_losses['loss_dkd'].register_forward_hook(
+    loss.register_forward_hook(
         lambda module, args, kwargs, out: calls.append((args, kwargs)),
         with_kwargs=True)
     mixed = []
@@ -401,8 +406,9 @@ def test_dkd_gets_the_labels_of_the_base_images(unix):
     else:
         expected = labels
     assert torch.equal(kwargs['labels'], expected)
+    assert set(losses) == {key}
     torch.testing.assert_close(
-        losses['loss_dkd'],
+        losses[key],
         DKDLoss(beta=2.0, warmup_epochs=0)(student_logits, teacher_logits,
                                            expected))
     assert student_logits.shape == (len(expected), 10)

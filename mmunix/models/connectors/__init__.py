@@ -1,0 +1,3 @@
+from .conv_bn_connector import ConvBNConnector
+
+__all__ = ['ConvBNConnector']

@@ -41,8 +41,8 @@ class ComputeCost:
 
     @property
     def per_distilled_sample(self) -> float:
-        """``F_t + (1 + backward_factor)·(F_s + F_c)``: a teacher query plus
-        a student training forward and backward."""
+        """``F_t + (1 + backward_factor)·(F_s + F_c)``: a teacher query plus a
+        student training forward and backward."""
         return self.teacher_flops + self.per_train_sample
 
     def total(self, scoring: float, teacher: float, train: float) -> float:

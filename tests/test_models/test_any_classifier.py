@@ -82,9 +82,8 @@ def test_a_timm_classifier_distils_as_teacher_and_as_student(
     (inputs, ) = teacher_inputs
     assert inputs.shape == (kept, 3, 32, 32)
     with torch.no_grad():
-        expected = KDLoss(temperature=4.0)(
-            model.student(inputs, mode='tensor'),
-            model.teacher(inputs, mode='tensor'))
+        expected = KDLoss(temperature=4.0)(model.student(
+            inputs, mode='tensor'), model.teacher(inputs, mode='tensor'))
     torch.testing.assert_close(losses['loss_kd'].detach(), expected)
     assert all(param.grad is None for param in model.teacher.parameters())
     assert any(param.grad is not None and param.grad.abs().sum() > 0
@@ -138,10 +137,7 @@ def test_train_py_runner_distils_a_timm_pair_with_unix(tmp_path, cifar_root):
     student_cfg = timm_classifier('test_efficientnet', num_classes=100)
 
     runner = train_in_process(
-        'configs/unix_r56_r20_cifar100.py',
-        tmp_path / 'work',
-        cifar_root,
-        **{
+        'configs/unix_r56_r20_cifar100.py', tmp_path / 'work', cifar_root, **{
             'model.teacher': dict(_delete_=True, **teacher_cfg),
             'model.student': dict(_delete_=True, **student_cfg),
             'model.teacher_ckpt': ckpt,

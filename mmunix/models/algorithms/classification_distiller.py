@@ -354,13 +354,13 @@ class ClassificationDistiller(BaseModel):
         return self._flops_per_sample[input_shape]
 
     def connector_flops_per_sample(self, input_shape) -> int:
-        """fvcore's ``F_c``: one sample's forward flops through the
-        trainable parts of the losses (connectors, regressors, embedding
-        heads), which train with the student, for ``(C, H, W)`` inputs.
+        """fvcore's ``F_c``: one sample's forward flops through the trainable
+        parts of the losses (connectors, regressors, embedding heads), which
+        train with the student, for ``(C, H, W)`` inputs.
 
-        The losses run on copies, in eval mode, on the outputs of a zero
-        batch of two samples (relational losses need a pair), so nothing of
-        the model changes; only their submodules with parameters count.
+        The losses run on copies, in eval mode, on the outputs of a zero batch
+        of two samples (relational losses need a pair), so nothing of the model
+        changes; only their submodules with parameters count.
         """
         input_shape = tuple(int(size) for size in input_shape)
         key = ('connectors', input_shape)

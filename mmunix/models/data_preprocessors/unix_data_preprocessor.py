@@ -46,9 +46,9 @@ class MixedBatch:
 
     @property
     def base_positions(self) -> Optional[torch.Tensor]:
-        """``(k,)`` batch positions of the samples' base images (``x[r_j]``
-        of step 5 in docs/algorithm.md); ``None`` when the batch is all
-        ``N`` samples in order (conventional KD)."""
+        """``(k,)`` batch positions of the samples' base images (``x[r_j]`` of
+        step 5 in docs/algorithm.md); ``None`` when the batch is all ``N``
+        samples in order (conventional KD)."""
         if self.ranks is None:
             return None
         return self.ranks[:self.inputs.size(0)]

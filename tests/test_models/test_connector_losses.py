@@ -117,7 +117,7 @@ def test_fitnets_names_the_argument_for_a_channel_mismatch():
     loss = FitNetsLoss(student_channels=32, teacher_channels=32)
     with pytest.raises(
             ValueError,
-            match=r"FitNetsLoss was built for student_channels=32, but the "
+            match=r'FitNetsLoss was built for student_channels=32, but the '
             r"student's stage outputs \(model\.student\.backbone\."
             r'out_indices selects them\) have 64 channels: set '
             r'student_channels=64 in the FitNetsLoss config'):

@@ -72,7 +72,7 @@ def check_channels(loss_name: str, pairs: Sequence[Tuple[int, int]],
         what = (f'stage outputs (model.{role}.backbone.out_indices selects '
                 'them)' if kind == 'stages' else 'embeddings')
         raise ValueError(
-            f"{loss_name} was built for {role}_channels={_show(wanted)}, but "
+            f'{loss_name} was built for {role}_channels={_show(wanted)}, but '
             f"the {role}'s {what} have {_show(actual)} channels: set "
             f'{role}_channels={_show(actual)} in the {loss_name} config '
             '(model.feature_losses.<name>)')

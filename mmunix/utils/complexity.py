@@ -56,8 +56,9 @@ def measure_called_flops(modules: Iterable[nn.Module],
 
     ``run`` is called once, with every module's inputs recorded; then each
     call is counted by fvcore on its own, so code around the modules (a
-    loss's arithmetic, say) does not count. Leave the modules in the mode
-    and under the grad setting to count them in.
+    loss's arithmetic, say) does not count. A call made inside the call of
+    another of ``modules`` is part of that one and counts once. Leave the
+    modules in the mode and under the grad setting to count them in.
 
     Args:
         modules (Iterable[nn.Module]): The modules to count.
@@ -66,11 +67,22 @@ def measure_called_flops(modules: Iterable[nn.Module],
     Returns:
         int: The FLOPs of all their calls, for the whole batch of ``run``.
     """
-    calls = []
-    handles = [
-        module.register_forward_pre_hook(lambda module, args: calls.append(
-            (module, args))) for module in modules
-    ]
+    calls, active = [], []
+
+    def enter(module, args):
+        if not active:
+            calls.append((module, args))
+        active.append(module)
+
+    def leave(module, args, output):
+        active.pop()
+
+    handles = []
+    for module in modules:
+        handles += [
+            module.register_forward_pre_hook(enter),
+            module.register_forward_hook(leave)
+        ]
     try:
         run()
     finally:

@@ -441,11 +441,15 @@ class _ConnectorLoss(torch.nn.Module):
     def __init__(self, loss_weight=1.0):
         super().__init__()
         self.loss_weight = loss_weight
-        self.connector = torch.nn.Sequential(
-            torch.nn.Conv2d(64, 64, 1, bias=False), torch.nn.BatchNorm2d(64))
+        # Nested as FitNets nests its connectors: the list is never called.
+        self.connectors = torch.nn.ModuleList([
+            torch.nn.Sequential(
+                torch.nn.Conv2d(64, 64, 1, bias=False),
+                torch.nn.BatchNorm2d(64))
+        ])
 
     def forward(self, student, teacher):
-        return (self.connector(student[-1]) - teacher[-1]).pow(2).mean()
+        return (self.connectors[0](student[-1]) - teacher[-1]).pow(2).mean()
 
 
 def test_connector_flops_count_once_per_sample_and_change_nothing():

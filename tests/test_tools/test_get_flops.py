@@ -70,10 +70,17 @@ def test_all_lists_every_config_with_a_model_and_a_fragment_is_refused():
     rows = [
         line for line in result.stdout.splitlines() if line.startswith('| `')
     ]
-    # 7 teachers, 8 vanilla students, 26 CIFAR distillers, 4 demo and 4
-    # ImageNet configs hold a model; demo_runtime.py does not.
-    assert len(rows) == 49
+    # 7 teachers, 8 vanilla students, 26 CIFAR distillers, 28 configs of 7
+    # other methods (2 pairs, alone and with UNIX), 4 demo and 4 ImageNet
+    # configs hold a model; demo_runtime.py does not.
+    assert len(rows) == 77
     assert not any('demo_runtime' in row for row in rows)
+    # The losses' trainable parts are a column of their own: FitNets'
+    # connector costs 278528 flops per sample, KD's losses none.
+    columns = {row.split(' | ')[0]: row.split(' | ') for row in rows}
+    assert columns['| `configs/fitnets/fitnets_r56_r20_cifar100.py`'][4] == \
+        '0.3'
+    assert columns['| `configs/kd_r56_r20_cifar100.py`'][4] == '0.0'
 
     fragment = run_tool([PYTHON, SCRIPT, 'configs/demo/demo_runtime.py'])
     assert fragment.returncode == 2

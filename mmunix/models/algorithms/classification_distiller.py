@@ -396,10 +396,16 @@ class ClassificationDistiller(BaseModel):
                 for name, value in extra.items()
                 if getattr(loss, f'uses_{name}', False)
             }
-            total += measure_called_flops([
-                module for module in loss.children()
-                if any(True for _ in module.parameters())
-            ], lambda: loss(outputs[0][kind], outputs[1][kind], **wanted))
+            # Modules that hold parameters themselves, at any depth (a
+            # connector in a ModuleList, say), each call counted once.
+            holders = [
+                module for module in loss.modules()
+                if module is not loss and any(
+                    True for _ in module.parameters(recurse=False))
+            ]
+            total += measure_called_flops(
+                holders,
+                lambda: loss(outputs[0][kind], outputs[1][kind], **wanted))
         return total // 2
 
     def compute_cost(self, input_shape, backward_factor: float = 1.0):

@@ -1,7 +1,8 @@
-# UNIX's settings on CIFAR-100 (docs/algorithm.md): of each batch of 64 the
-# teacher and the student's training step see k=48 samples, the b=32 most
-# uncertain of them clean. Fractions keep that meaning at any batch size and
-# GPU count. A config turns any distillation method into method + UNIX with
+# UNIX's settings (docs/algorithm.md): of each batch of N the teacher and the
+# student's training step see k=0.75*N samples, the b=0.5*N most uncertain of
+# them clean (48 and 32 of CIFAR-100's 64). Fractions keep that meaning at any
+# batch size and GPU count. A config turns any distillation method into
+# method + UNIX with
 #   _base_ = [<the method's config>, <this file>]
 #   data_preprocessor = {{_base_.unix_data_preprocessor}}
 # which keeps the normalisation of the method's data_preprocessor.

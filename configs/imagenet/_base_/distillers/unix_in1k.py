@@ -4,12 +4,6 @@
 # (docs/clusters.md), so k and b are fractions of the local batch: 0.75 and
 # 0.5 of 32, as 48 and 32 of 64 on CIFAR-100. Losses and schedule as in
 # kd_in1k.py.
-_base_ = ['./kd_in1k.py']
+_base_ = ['./kd_in1k.py', '../../../_base_/distillers/unix_preprocessor.py']
 
-data_preprocessor = dict(
-    type='UNIXDataPreprocessor',
-    num_selected=0.75,
-    num_clean=0.5,
-    sharpness=10.0,
-    mix_alpha=1.0,
-    scorer=dict(type='EntropyScorer'))
+data_preprocessor = {{_base_.unix_data_preprocessor}}

@@ -456,3 +456,32 @@ def test_an_embedding_loss_on_a_logits_only_classifier_is_refused():
                 model_name='test_resnet',
                 num_classes=10,
                 pretrained=False))
+
+
+@pytest.mark.parametrize('loss_cfg, stages', [
+    (dict(type='PKTLoss'), False),
+    (dict(type='RKDLoss'), False),
+    (dict(type='NSTLoss'), True),
+    (dict(type='SPLoss'), True),
+])
+def test_relational_losses_keep_float32_under_autocast(loss_cfg, stages):
+    """In bfloat16 the similarities of nearly parallel post-ReLU features
+    round away (PKT's loss becomes exactly 0); the losses compute in
+    float32 whatever the autocast."""
+    loss = MODELS.build(loss_cfg)
+    generator = torch.Generator().manual_seed(0)
+    shape = (48, 16, 4, 4) if stages else (48, 256)
+    # A shared positive component makes every pair nearly parallel.
+    student, teacher = ((1 +
+                         0.05 * torch.rand(shape, generator=generator)).relu()
+                        for _ in range(2))
+    if stages:
+        student, teacher = (student, ), (teacher, )
+    expected = loss(student, teacher)
+
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        low = loss(student, teacher)
+
+    assert expected > 0
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, expected)

@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
-from .utils import Outputs, pair_outputs, pool_to_common_size
+from .utils import Outputs, in_float32, pair_outputs, pool_to_common_size
 
 
 @MODELS.register_module()
@@ -80,6 +80,7 @@ class NSTLoss(nn.Module):
         return (teacher_term + self.kernel_mean(student, student) -
                 2 * self.kernel_mean(student, teacher))
 
+    @in_float32
     def forward(self, student_feats: Outputs,
                 teacher_feats: Outputs) -> torch.Tensor:
         """Sum the squared MMD over the stage pairs.

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from mmunix.registry import MODELS
-from .utils import pair_embeddings
+from .utils import in_float32, pair_embeddings
 
 #: Added to norms and probabilities, as in the authors' code.
 EPS = 1e-7
@@ -63,6 +63,7 @@ class PKTLoss(nn.Module):
         similarity = (unit @ unit.t() + 1) / 2
         return similarity / similarity.sum(dim=1, keepdim=True)
 
+    @in_float32
     def forward(self, student_embedding: torch.Tensor,
                 teacher_embedding: torch.Tensor) -> torch.Tensor:
         """KL divergence between the teacher's and the student's similarity

@@ -6,7 +6,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
-from .utils import pair_embeddings
+from .utils import in_float32, pair_embeddings
 
 #: Floor of the squared distances before the square root, as in the
 #: reference code, so that its gradient stays finite.
@@ -98,6 +98,7 @@ class RKDLoss(nn.Module):
             embedding.unsqueeze(0) - embedding.unsqueeze(1), dim=2)
         return directions @ directions.transpose(1, 2)
 
+    @in_float32
     def forward(self, student_embedding: torch.Tensor,
                 teacher_embedding: torch.Tensor) -> torch.Tensor:
         """Weighted smooth L1 distances between the two batches' relations.

@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmunix.registry import MODELS
-from .utils import Outputs
+from .utils import Outputs, in_float32
 
 
 @MODELS.register_module()
@@ -37,6 +37,7 @@ class SPLoss(nn.Module):
         flat = feat.flatten(1)
         return F.normalize(flat @ flat.t(), dim=1)
 
+    @in_float32
     def forward(self, student_feats: Outputs,
                 teacher_feats: Outputs) -> torch.Tensor:
         """Compute the loss.

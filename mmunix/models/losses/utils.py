@@ -1,4 +1,5 @@
 """Helpers shared by the losses that compare student and teacher outputs."""
+import functools
 from typing import List, Sequence, Tuple, Union
 
 import torch
@@ -79,3 +80,40 @@ def pair_embeddings(
             f'samples, got batch sizes {student.size(0)} and '
             f'{teacher.size(0)}')
     return student, teacher
+
+
+def in_float32(forward):
+    """Run a loss's ``forward`` in float32, with autocast off.
+
+    Relational losses (PKT, RKD, NST, SP) compare small differences between
+    the similarities or distances of nearly parallel post-ReLU features. In
+    float16 or bfloat16 these round away: PKT becomes exactly 0 in bfloat16.
+    Under ``--amp`` the floating-point tensors among the positional
+    arguments (tensors or sequences of them) are therefore cast to float32,
+    and the loss runs with autocast off; keyword arguments pass unchanged.
+    """
+
+    @functools.wraps(forward)
+    def wrapper(self, *args, **kwargs):
+        args = [_to_float32(arg) for arg in args]
+        device = next(_tensors(args)).device.type
+        with torch.autocast(device, enabled=False):
+            return forward(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _to_float32(value):
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_float32(item) for item in value)
+    return value
+
+
+def _tensors(values):
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from _tensors(value)

@@ -4,6 +4,7 @@ FLOPs are fvcore's: the forward of one sample in eval mode, counting one
 multiply-add as one flop. The UNIX compute ratio is built from these numbers,
 so every report in mmunix should come from this one function.
 """
+import contextlib
 import warnings
 from typing import Callable, Iterable, Tuple
 
@@ -22,10 +23,10 @@ def measure_complexity(model: nn.Module, shape=(3, 32, 32)) -> Tuple[int, int]:
     """Count a model's parameters and the forward FLOPs of one sample.
 
     The model runs in eval mode under ``torch.no_grad()`` on a zero input of
-    shape ``(1, *shape)`` placed on the model's device; its training
-    mode is restored afterwards. Operators fvcore has no counter for
-    (element-wise additions, max-pooling, ...) count as zero, fvcore's
-    default; the warnings that list them are silenced.
+    shape ``(1, *shape)`` placed on the model's device; its training mode,
+    and each submodule's, is restored afterwards. Operators fvcore has no
+    counter for (element-wise additions, max-pooling, ...) count as zero,
+    fvcore's default; the warnings that list them are silenced.
 
     Args:
         model (nn.Module): A model whose ``forward(inputs)`` takes a
@@ -40,14 +41,22 @@ def measure_complexity(model: nn.Module, shape=(3, 32, 32)) -> Tuple[int, int]:
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device('cpu')
     inputs = torch.zeros(1, *shape, device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            flops = _fvcore_flops(model, inputs)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        flops = _fvcore_flops(model, inputs)
     return params, flops
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module):
+    """Put ``module`` in eval mode for the block, then give every submodule
+    back its own mode (a submodule frozen in eval mode stays so)."""
+    modes = [(sub, sub.training) for sub in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for sub, training in modes:
+            sub.training = training
 
 
 def measure_called_flops(modules: Iterable[nn.Module],

@@ -457,7 +457,10 @@ def test_connector_flops_count_once_per_sample_and_change_nothing():
     model = distiller(
         feature_losses=dict(loss_hint=dict(type='_ConnectorLoss')))
     model.train()
+    # A submodule frozen in eval mode stays so.
+    model.student.backbone.bn1.eval()
     before = copy.deepcopy(model.state_dict())
+    rng = torch.get_rng_state()
 
     f_c = model.connector_flops_per_sample((3, 32, 32))
 
@@ -465,6 +468,9 @@ def test_connector_flops_count_once_per_sample_and_change_nothing():
     # per position; fvcore counts an affine BatchNorm as 2 per element.
     assert f_c == 64 * 64 * 8 * 8 + 2 * 64 * 8 * 8
     assert model.training and model.feature_losses.training
+    assert model.student.backbone.training
+    assert not model.student.backbone.bn1.training
+    assert torch.equal(torch.get_rng_state(), rng)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
     cost = model.compute_cost((3, 32, 32), backward_factor=2.0)

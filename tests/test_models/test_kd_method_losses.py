@@ -465,9 +465,9 @@ def test_an_embedding_loss_on_a_logits_only_classifier_is_refused():
     (dict(type='SPLoss'), True),
 ])
 def test_relational_losses_keep_float32_under_autocast(loss_cfg, stages):
-    """In bfloat16 the similarities of nearly parallel post-ReLU features
-    round away (PKT's loss becomes exactly 0); the losses compute in
-    float32 whatever the autocast."""
+    """In bfloat16 the similarities of nearly parallel post-ReLU features round
+    away (PKT's loss becomes exactly 0); the losses compute in float32 whatever
+    the autocast."""
     loss = MODELS.build(loss_cfg)
     generator = torch.Generator().manual_seed(0)
     shape = (48, 16, 4, 4) if stages else (48, 256)

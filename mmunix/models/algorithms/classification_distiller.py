@@ -18,7 +18,8 @@ from mmunix.models.utils.classifier_outputs import (DISTILL_INPUTS, LOGITS,
                                                     exposes_features)
 from mmunix.registry import MODELS
 from mmunix.utils import model_config
-from mmunix.utils.complexity import measure_called_flops, measure_complexity
+from mmunix.utils.complexity import (eval_mode, measure_called_flops,
+                                     measure_complexity)
 from mmunix.utils.compute_cost import ComputeCost
 from mmunix.utils.state_dict_mismatch import (checkpoint_state_dict,
                                               describe_mismatch,
@@ -378,34 +379,33 @@ class ClassificationDistiller(BaseModel):
         extra = dict(
             labels=torch.zeros(2, dtype=torch.long, device=device),
             sample_indices=torch.arange(2, device=device))
-        modes = [module.training for module in (self.student, self.teacher)]
-        self.student.eval()
-        try:
-            with torch.no_grad():
+        # A loss may draw random numbers (CRD's negatives): measuring must
+        # not shift the run's random stream.
+        rng_devices = [device] if device.type == 'cuda' else []
+        total = 0
+        with torch.random.fork_rng(rng_devices), torch.no_grad():
+            with eval_mode(self.student), eval_mode(self.teacher):
                 outputs = [
                     classify(model, inputs, self._needs['kinds'])
                     for model in (self.student, self.teacher)
                 ]
-        finally:
-            self.student.train(modes[0])
-        total = 0
-        for loss, kind in trained:
-            loss = copy.deepcopy(loss).eval()
-            wanted = {
-                name: value
-                for name, value in extra.items()
-                if getattr(loss, f'uses_{name}', False)
-            }
-            # Modules that hold parameters themselves, at any depth (a
-            # connector in a ModuleList, say), each call counted once.
-            holders = [
-                module for module in loss.modules()
-                if module is not loss and any(
-                    True for _ in module.parameters(recurse=False))
-            ]
-            total += measure_called_flops(
-                holders,
-                lambda: loss(outputs[0][kind], outputs[1][kind], **wanted))
+            for loss, kind in trained:
+                loss = copy.deepcopy(loss).eval()
+                wanted = {
+                    name: value
+                    for name, value in extra.items()
+                    if getattr(loss, f'uses_{name}', False)
+                }
+                # Modules that hold parameters themselves, at any depth (a
+                # connector in a ModuleList, say), each call counted once.
+                holders = [
+                    module for module in loss.modules()
+                    if module is not loss and any(
+                        True for _ in module.parameters(recurse=False))
+                ]
+                total += measure_called_flops(
+                    holders,
+                    lambda: loss(outputs[0][kind], outputs[1][kind], **wanted))
         return total // 2
 
     def compute_cost(self, input_shape, backward_factor: float = 1.0):

@@ -85,12 +85,12 @@ def pair_embeddings(
 def in_float32(forward):
     """Run a loss's ``forward`` in float32, with autocast off.
 
-    Relational losses (PKT, RKD, NST, SP) compare small differences between
-    the similarities or distances of nearly parallel post-ReLU features. In
-    float16 or bfloat16 these round away: PKT becomes exactly 0 in bfloat16.
-    Under ``--amp`` the floating-point tensors among the positional
-    arguments (tensors or sequences of them) are therefore cast to float32,
-    and the loss runs with autocast off; keyword arguments pass unchanged.
+    Relational losses (PKT, RKD, NST, SP) compare small differences between the
+    similarities or distances of nearly parallel post-ReLU features. In float16
+    or bfloat16 these round away: PKT becomes exactly 0 in bfloat16. Under
+    ``--amp`` the floating-point tensors among the positional arguments
+    (tensors or sequences of them) are therefore cast to float32, and the loss
+    runs with autocast off; keyword arguments pass unchanged.
     """
 
     @functools.wraps(forward)

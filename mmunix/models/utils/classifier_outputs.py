@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
+from mmpretrain.models.heads import LinearClsHead
 from torch import nn
 
 LOGITS = 'logits'
@@ -75,8 +76,16 @@ def classify(classifier: nn.Module, inputs: torch.Tensor,
     # ImageClassifier's own forward.
     stages = classifier.backbone(inputs)
     neck_out = classifier.neck(stages) if classifier.with_neck else stages
+    head, embedding = classifier.head, None
+    if EMBEDDING in kinds:
+        embedding = head.pre_logits(neck_out)
+    if embedding is not None and type(head).forward is LinearClsHead.forward:
+        # The embedding is exactly what LinearClsHead classifies: score it
+        # rather than run pre_logits again (which may hold layers).
+        logits = head.fc(embedding)
+    else:
+        logits = head(neck_out)
     return ClassifierOutputs(
-        logits=classifier.head(neck_out),
-        embedding=(classifier.head.pre_logits(neck_out)
-                   if EMBEDDING in kinds else None),
+        logits=logits,
+        embedding=embedding,
         stages=stages if STAGES in kinds else None)

@@ -536,3 +536,19 @@ def test_exported_student_runs_in_mmpretrain_apis_without_mmunix(tmp_path):
     with torch.no_grad():
         expected = model.student(x, mode='tensor').softmax(1)[0]
     torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)
+
+
+def test_a_kd_loss_with_parameters_and_weight_zero_is_refused():
+    MODELS.register_module('_ConnectorLoss', module=_ConnectorLoss, force=True)
+    with pytest.raises(
+            ValueError,
+            match=r"^model\.kd_loss \(_ConnectorLoss\) has trainable "
+            r'parameters but loss_weight=0, so they would never get a '
+            r'gradient .*put it in model\.feature_losses, where a loss of '
+            r'weight 0 is not built$'):
+        distiller(kd_loss=dict(type='_ConnectorLoss', loss_weight=0.0))
+    # In feature_losses it is simply left out.
+    model = distiller(
+        feature_losses=dict(
+            loss_hint=dict(type='_ConnectorLoss', loss_weight=0.0)))
+    assert len(model.feature_losses) == 0

@@ -127,6 +127,15 @@ class ClassificationDistiller(BaseModel):
         self.teacher.eval()
 
         self.kd_loss = self._build_loss(kd_loss, 'model.kd_loss')
+        if not _active(self.kd_loss) and any(
+                True for _ in getattr(self.kd_loss, 'parameters', list)()):
+            raise ValueError(
+                f'model.kd_loss ({type(self.kd_loss).__name__}) has trainable '
+                'parameters but loss_weight=0, so they would never get a '
+                'gradient (DDP with find_unused_parameters=False fails on '
+                'them): set model.kd_loss=None, or give it a weight, or put '
+                'it in model.feature_losses, where a loss of weight 0 is not '
+                'built')
         self.ce_loss = self._build_loss(ce_loss, 'model.ce_loss')
         if self.ce_loss is not None and not getattr(self.ce_loss, 'use_soft',
                                                     True):

@@ -35,6 +35,8 @@ class ATLoss(nn.Module):
         spatial size is average-pooled to the smaller one first.
     """
 
+    distill_input = 'stages'
+
     def __init__(self, p: float = 2, loss_weight: float = 1.0):
         super().__init__()
         if not 0 < p < math.inf:

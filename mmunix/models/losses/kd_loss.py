@@ -33,6 +33,8 @@ class KDLoss(nn.Module):
         :math:`T`, since softening divides the gradient by :math:`T^2`.
     """
 
+    distill_input = 'logits'
+
     def __init__(self, temperature: float = 4.0, loss_weight: float = 1.0):
         super().__init__()
         if not 0 < temperature < math.inf:

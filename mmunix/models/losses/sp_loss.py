@@ -27,6 +27,8 @@ class SPLoss(nn.Module):
         differ.
     """
 
+    distill_input = 'stages'
+
     def __init__(self, loss_weight: float = 1.0):
         super().__init__()
         self.loss_weight = loss_weight

@@ -99,11 +99,11 @@ class CRDLoss(nn.Module):
         when given no indices; its CIFAR-100 loader instead draws them among
         the images of the other classes, so here about 1 % of them share the
         positive's class. Under DDP every process gathers all processes'
-        updates, so the banks stay identical on every process; this needs
-        equal batch sizes on all processes, which MMEngine's samplers give
-        by padding each process's share of the dataset. A row updated twice
-        in one step, which only that padding can cause, keeps one of the
-        two updates.
+        updates and applies them all; this needs equal batch sizes on all
+        processes, which MMEngine's samplers give by padding each process's
+        share of the dataset. A row updated twice in one step, which only
+        that padding can cause, keeps one of the two updates; on a GPU,
+        which one is not guaranteed to agree between processes.
 
         - Extra parameters: the two heads, ``(D_s + D_t + 2)·feat_dim``
           (16640 for resnet56 -> resnet20, 65792 for resnet32x4 ->

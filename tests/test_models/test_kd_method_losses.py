@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, MMLogger
 from test_classification_distiller import batch, classifier, distiller
 
 from mmunix.models.losses import DKDLoss, NSTLoss, PKTLoss, RKDLoss
@@ -485,3 +485,25 @@ def test_relational_losses_keep_float32_under_autocast(loss_cfg, stages):
     assert expected > 0
     assert low.dtype == torch.float32
     torch.testing.assert_close(low, expected)
+
+
+def test_dkd_warns_once_when_the_run_is_shorter_than_its_warm_up(
+        message_hub, monkeypatch):
+    warnings = []
+    logger = MMLogger.get_current_instance()
+    monkeypatch.setattr(logger, 'warning', warnings.append)
+    message_hub.update_info('loop_stage', 'train')
+    message_hub.update_info('epoch', 0)
+    message_hub.update_info('max_epochs', 1)  # as an IterBasedTrainLoop
+    loss = DKDLoss(warmup_epochs=20)
+
+    assert loss.warmup_factor() == loss.warmup_factor() == 1 / 20
+
+    assert warnings == [
+        'DKDLoss: warmup_epochs=20 is longer than the run (1 epoch(s); an '
+        'IterBasedTrainLoop counts one), so the loss never reaches its full '
+        'weight; set warmup_epochs=0 (or fewer epochs) in its config'
+    ]
+    message_hub.update_info('max_epochs', 240)
+    assert DKDLoss(warmup_epochs=20).warmup_factor() == 1 / 20
+    assert len(warnings) == 1

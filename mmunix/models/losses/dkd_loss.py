@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, MMLogger
 
 from mmunix.registry import MODELS
 
@@ -63,7 +63,9 @@ class DKDLoss(nn.Module):
         Outside a training loop (the hub's ``loop_stage`` is not
         ``'train'``, e.g. a direct call) the factor is 1. MMEngine's
         ``IterBasedTrainLoop`` has no epochs (it reports epoch 0
-        throughout), so set ``warmup_epochs=0`` or use an epoch-based loop.
+        throughout), so set ``warmup_epochs=0`` or use an epoch-based loop;
+        a warning is logged once when the run has fewer epochs than the
+        warm-up.
 
         **Mixed samples (UNIX).** A mixed sample :math:`(1 - m)\, x_a + m\,
         x_b` is given the target class :math:`y_a` of its base image: the
@@ -107,6 +109,7 @@ class DKDLoss(nn.Module):
         self.beta = float(beta)
         self.temperature = float(temperature)
         self.warmup_epochs = warmup_epochs
+        self._warned = False
         self.loss_weight = loss_weight
 
     def warmup_factor(self) -> float:
@@ -118,6 +121,17 @@ class DKDLoss(nn.Module):
         epoch: Optional[int] = hub.get_info('epoch')
         if hub.get_info('loop_stage') != 'train' or epoch is None:
             return 1.0
+        max_epochs = hub.get_info('max_epochs')
+        if not self._warned and max_epochs is not None and \
+                max_epochs < self.warmup_epochs:
+            # An IterBasedTrainLoop reports a single epoch: the loss would
+            # train at 1/warmup_epochs of its weight throughout.
+            self._warned = True
+            MMLogger.get_current_instance().warning(
+                f'DKDLoss: warmup_epochs={self.warmup_epochs} is longer than '
+                f'the run ({max_epochs} epoch(s); an IterBasedTrainLoop '
+                'counts one), so the loss never reaches its full weight; '
+                'set warmup_epochs=0 (or fewer epochs) in its config')
         return min((epoch + 1) / self.warmup_epochs, 1.0)
 
     @staticmethod

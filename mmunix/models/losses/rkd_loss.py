@@ -37,9 +37,8 @@ class RKDLoss(nn.Module):
 
     Note:
         Distance term: the ``(N, N)`` Euclidean distances, each divided by
-        the mean of the positive ones (the off-diagonal ones unless two
-        embeddings coincide), compared with the smooth L1 (Huber, threshold
-        1) loss, averaged over the :math:`N^2` entries.
+        the mean of the off-diagonal ones, compared with the smooth L1
+        (Huber, threshold 1) loss, averaged over the :math:`N^2` entries.
 
         Angle term: for every anchor :math:`j` and pair :math:`(i, l)`, the
         cosine of the angle between :math:`e_i - e_j` and :math:`e_l - e_j`
@@ -85,8 +84,8 @@ class RKDLoss(nn.Module):
             embedding.size(0), dtype=torch.bool, device=embedding.device)
         dist = dist.masked_fill(eye, 0)
         # The mean of the positive entries, without boolean indexing (which
-        # would make the host wait for the device); a batch of one sample or
-        # of equal embeddings has none, and its distances stay 0.
+        # would make the host wait for the device); a batch of one sample
+        # has none, and its distance stays 0.
         mean = dist.sum() / (dist > 0).sum().clamp(min=1)
         return dist / mean.clamp(min=MIN_SQUARED_DISTANCE)
 

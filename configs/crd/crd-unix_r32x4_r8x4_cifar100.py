@@ -3,4 +3,4 @@
 _base_ = [
     './crd_r32x4_r8x4_cifar100.py', '../_base_/distillers/unix_preprocessor.py'
 ]
-data_preprocessor = {{_base_.unix_data_preprocessor}}
+data_preprocessor = _base_.unix_data_preprocessor

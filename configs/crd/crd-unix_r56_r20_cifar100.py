@@ -3,4 +3,4 @@
 _base_ = [
     './crd_r56_r20_cifar100.py', '../_base_/distillers/unix_preprocessor.py'
 ]
-data_preprocessor = {{_base_.unix_data_preprocessor}}
+data_preprocessor = _base_.unix_data_preprocessor

@@ -3,4 +3,4 @@
 # provenance are in configs/_base_/methods/nst.py.
 _base_ = ['../kd_r32x4_r8x4_cifar100.py', '../_base_/methods/nst.py']
 
-model = {{_base_.nst_model}}
+model = _base_.nst_model

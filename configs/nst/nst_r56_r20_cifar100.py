@@ -3,4 +3,4 @@
 # configs/_base_/methods/nst.py.
 _base_ = ['../kd_r56_r20_cifar100.py', '../_base_/methods/nst.py']
 
-model = {{_base_.nst_model}}
+model = _base_.nst_model

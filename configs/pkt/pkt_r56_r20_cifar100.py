@@ -3,4 +3,4 @@
 # configs/_base_/methods/pkt.py.
 _base_ = ['../kd_r56_r20_cifar100.py', '../_base_/methods/pkt.py']
 
-model = {{_base_.pkt_model}}
+model = _base_.pkt_model

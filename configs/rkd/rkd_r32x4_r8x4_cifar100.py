@@ -3,4 +3,4 @@
 # provenance are in configs/_base_/methods/rkd.py.
 _base_ = ['../kd_r32x4_r8x4_cifar100.py', '../_base_/methods/rkd.py']
 
-model = {{_base_.rkd_model}}
+model = _base_.rkd_model

@@ -3,4 +3,4 @@
 # configs/_base_/methods/rkd.py.
 _base_ = ['../kd_r56_r20_cifar100.py', '../_base_/methods/rkd.py']
 
-model = {{_base_.rkd_model}}
+model = _base_.rkd_model

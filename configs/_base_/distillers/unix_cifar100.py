@@ -2,4 +2,4 @@
 # unix_preprocessor.py.
 _base_ = ['./kd_cifar100.py', './unix_preprocessor.py']
 
-data_preprocessor = {{_base_.unix_data_preprocessor}}
+data_preprocessor = _base_.unix_data_preprocessor

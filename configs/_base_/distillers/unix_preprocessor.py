@@ -4,7 +4,7 @@
 # batch size and GPU count. A config turns any distillation method into
 # method + UNIX with
 #   _base_ = [<the method's config>, <this file>]
-#   data_preprocessor = {{_base_.unix_data_preprocessor}}
+#   data_preprocessor = _base_.unix_data_preprocessor
 # which keeps the normalisation of the method's data_preprocessor.
 unix_data_preprocessor = dict(
     type='UNIXDataPreprocessor',

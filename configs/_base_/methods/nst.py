@@ -8,7 +8,7 @@
 # --cfg-options model.kd_loss.loss_weight=1.0.
 # A pair's config takes these settings with
 #   _base_ = ['../kd_<pair>_cifar100.py', '../_base_/methods/nst.py']
-#   model = {{_base_.nst_model}}
+#   model = _base_.nst_model
 nst_model = dict(
     teacher=dict(backbone=dict(out_indices=(1, 2, 3))),
     student=dict(backbone=dict(out_indices=(1, 2, 3))),

@@ -7,7 +7,7 @@
 # --cfg-options model.kd_loss.loss_weight=1.0.
 # A pair's config takes these settings with
 #   _base_ = ['../kd_<pair>_cifar100.py', '../_base_/methods/pkt.py']
-#   model = {{_base_.pkt_model}}
+#   model = _base_.pkt_model
 pkt_model = dict(
     kd_loss=dict(loss_weight=0.0),
     ce_loss=dict(loss_weight=1.0),

@@ -6,4 +6,4 @@
 # kd_in1k.py.
 _base_ = ['./kd_in1k.py', '../../../_base_/distillers/unix_preprocessor.py']
 
-data_preprocessor = {{_base_.unix_data_preprocessor}}
+data_preprocessor = _base_.unix_data_preprocessor

@@ -139,17 +139,18 @@ class VIDLoss(nn.Module):
 
     def forward(self, student_feats: Outputs,
                 teacher_feats: Outputs) -> torch.Tensor:
-        """Compute the loss.
+        """The negative log-likelihood of the teacher's stages under the
+        Gaussians regressed from the student's.
 
         Args:
-            student_feats (Tensor | Sequence[Tensor]): Stage outputs of the
-                student backbone, each ``(N, C_s, H, W)``.
-            teacher_feats (Tensor | Sequence[Tensor]): The teacher's, as
-                many, each ``(N, C_t, H', W')``. No gradient flows into
-                them.
+            student_feats (Tensor | Sequence[Tensor]): One ``(N, C_s, H, W)``
+                student stage per regressor.
+            teacher_feats (Tensor | Sequence[Tensor]): The matching teacher
+                stages, ``(N, C_t, H', W')``, targets without gradient.
 
         Returns:
-            Tensor: The weighted loss, a scalar.
+            Tensor: The likelihood terms summed over the stages, times
+            ``loss_weight``.
         """
         pairs = pair_outputs('VIDLoss', student_feats, teacher_feats)
         check_channels('VIDLoss', self.channels, [s for s, _ in pairs],

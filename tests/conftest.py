@@ -84,6 +84,27 @@ def tiny_run_options(data_root: str, batch_size: int = 4) -> list:
     ]
 
 
+def tiny_validation_settings(data_root: str, topk=(1, )) -> dict:
+    """Config keys that validate on the tiny test split after each epoch."""
+    return {
+        'val_cfg':
+        dict(),
+        'val_dataloader':
+        dict(
+            batch_size=4,
+            num_workers=0,
+            dataset=dict(
+                type='CIFAR100',
+                data_root=data_root,
+                split='test',
+                check_md5=False,
+                pipeline=[dict(type='PackInputs')]),
+            sampler=dict(type='DefaultSampler', shuffle=False)),
+        'val_evaluator':
+        dict(type='Accuracy', topk=topk),
+    }
+
+
 def tiny_config(config: str, work_dir: str, data_root: str, **settings):
     """A repository config on tiny local data for an in-process Runner, with
     ``settings`` (``key.path=value``) merged last."""

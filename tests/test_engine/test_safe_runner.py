@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import train_in_process
+from conftest import tiny_validation_settings, train_in_process
 
 from mmunix.engine import CheckpointMismatchError, SafeRunner
 from mmunix.engine.runner import latest_checkpoint
@@ -187,21 +187,7 @@ def test_resuming_another_work_dirs_checkpoint_keeps_its_best(
     # A best checkpoint needs validation; rule 'less' makes every epoch a
     # new best, so the resumed run replaces its best once.
     settings = {
-        'val_cfg':
-        dict(),
-        'val_dataloader':
-        dict(
-            batch_size=4,
-            num_workers=0,
-            dataset=dict(
-                type='CIFAR100',
-                data_root=cifar_root,
-                split='test',
-                check_md5=False,
-                pipeline=[dict(type='PackInputs')]),
-            sampler=dict(type='DefaultSampler', shuffle=False)),
-        'val_evaluator':
-        dict(type='Accuracy', topk=(1, )),
+        **tiny_validation_settings(cifar_root),
         'default_hooks.checkpoint':
         dict(
             type='CheckpointHook',

@@ -1,41 +1,24 @@
 """TeacherEvalHook scores the teacher once before distilling; RunSummaryHook
 writes what the run reached and cost."""
-import copy
 import json
 
 import pytest
 import torch
-from conftest import tiny_config, train_in_process
+from conftest import tiny_config, tiny_validation_settings, train_in_process
 
 from mmunix.utils.runner_args import build_runner
 
 KD = 'configs/kd_r56_r20_cifar100.py'
 TEACHER = 'configs/teachers/resnet56_cifar100.py'
-#: One epoch with validation at its end and an epoch checkpoint.
-WITH_VALIDATION = {
-    'val_cfg':
-    dict(),
-    'val_dataloader':
-    dict(
-        batch_size=4,
-        num_workers=0,
-        dataset=dict(
-            type='CIFAR100',
-            split='test',
-            check_md5=False,
-            pipeline=[dict(type='PackInputs')]),
-        sampler=dict(type='DefaultSampler', shuffle=False)),
-    'val_evaluator':
-    dict(type='Accuracy', topk=(1, 5)),
-    'default_hooks.checkpoint':
-    dict(type='CheckpointHook', interval=1, save_best=None),
-}
 
 
 def with_validation(cifar_root) -> dict:
-    settings = copy.deepcopy(WITH_VALIDATION)
-    settings['val_dataloader']['dataset']['data_root'] = cifar_root
-    return settings
+    """One epoch with validation at its end and an epoch checkpoint."""
+    return {
+        **tiny_validation_settings(cifar_root, topk=(1, 5)),
+        'default_hooks.checkpoint':
+        dict(type='CheckpointHook', interval=1, save_best=None),
+    }
 
 
 def distil(work_dir, cifar_root, teacher_ckpt, **settings):

@@ -50,6 +50,15 @@ def test_connector_is_conv_bn_relu_without_a_bias():
         ConvBNConnector(3, 5, stride=0)
 
 
+def test_connector_keeps_pytorchs_default_initialisation():
+    # PyTorch draws a 1x1 convolution's weights uniformly within
+    # 1/sqrt(fan_in) = 1/8 here; ConvModule's Kaiming normal (fan-out, std
+    # sqrt(2/64) = 0.18) would exceed that for many of the 4096 weights.
+    weight = ConvBNConnector(64, 64).conv.weight
+    assert weight.abs().max() <= 1 / 8
+    assert weight.abs().max() > 0.9 / 8
+
+
 def test_fitnets_is_the_mse_of_the_connector_output():
     loss = FitNetsLoss(3, 4, loss_weight=100.)
     fixed_(loss)

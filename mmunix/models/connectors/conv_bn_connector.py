@@ -1,13 +1,14 @@
 """Trainable maps from the student's features to the teacher's shape."""
-import torch
-import torch.nn as nn
+from mmcv.cnn import ConvModule
 
+from mmunix.models.losses.channel_checks import check_positive_ints
 from mmunix.registry import MODELS
 
 
 @MODELS.register_module()
-class ConvBNConnector(nn.Module):
-    """Convolution, BatchNorm and an optional ReLU: the FitNets regressor.
+class ConvBNConnector(ConvModule):
+    """Convolution, BatchNorm and an optional ReLU: the FitNets regressor, as
+    an mmcv ``ConvModule`` with the reference's defaults.
 
     Maps a student feature map to the teacher's channel count (and, with a
     stride, to its resolution), so that a loss can compare the two. It is
@@ -42,23 +43,21 @@ class ConvBNConnector(nn.Module):
                  kernel_size: int = 1,
                  stride: int = 1,
                  with_relu: bool = True):
-        super().__init__()
-        for key, value in (('in_channels', in_channels), ('out_channels',
-                                                          out_channels),
-                           ('kernel_size', kernel_size), ('stride', stride)):
-            if isinstance(value,
-                          bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f'ConvBNConnector: {key}={value!r} must be '
-                                 'a positive int')
-        self.conv = nn.Conv2d(
+        check_positive_ints(
+            'ConvBNConnector',
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride)
+        # No bias: BatchNorm follows (ConvModule's bias='auto').
+        super().__init__(
             in_channels,
             out_channels,
             kernel_size,
             stride,
             padding=kernel_size // 2,
-            bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
-        self.relu = nn.ReLU(inplace=True) if with_relu else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn(self.conv(x)))
+            norm_cfg=dict(type='BN'),
+            act_cfg=dict(type='ReLU') if with_relu else None)
+        # ConvModule re-initialises the convolution (Kaiming, fan-out); the
+        # reference regressor keeps PyTorch's default initialisation.
+        self.conv.reset_parameters()

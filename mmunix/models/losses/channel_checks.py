@@ -14,6 +14,16 @@ import torch
 Channels = Union[int, Sequence[int]]
 
 
+def check_positive_ints(owner: str, **values) -> None:
+    """Refuse any of ``values`` that is not a positive int (a bool is not),
+    naming ``owner`` and the argument."""
+    for key, value in values.items():
+        if isinstance(value,
+                      bool) or not isinstance(value, Integral) or value < 1:
+            raise ValueError(
+                f'{owner}: {key}={value!r} must be a positive int')
+
+
 def channel_tuple(loss_name: str, key: str, value: Channels) -> Tuple[int]:
     """``value`` as a tuple of positive ints; an int is one output's."""
     values = (value, ) if isinstance(value, Integral) else value

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmengine.dist import all_gather, all_reduce, get_world_size
 
 from mmunix.registry import MODELS
-from .channel_checks import channel_pairs, check_channels
+from .channel_checks import channel_pairs, check_channels, check_positive_ints
 from .utils import pair_embeddings
 
 #: Added to the denominators of the noise-contrastive terms, as in the
@@ -138,15 +138,13 @@ class CRDLoss(nn.Module):
                  momentum: float = 0.5,
                  loss_weight: float = 1.0):
         super().__init__()
-        for key, value in (('student_channels', student_channels),
-                           ('teacher_channels',
-                            teacher_channels), ('num_samples', num_samples),
-                           ('feat_dim', feat_dim), ('num_negatives',
-                                                    num_negatives)):
-            if isinstance(value,
-                          bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f'CRDLoss: {key}={value!r} must be a positive int')
+        check_positive_ints(
+            'CRDLoss',
+            student_channels=student_channels,
+            teacher_channels=teacher_channels,
+            num_samples=num_samples,
+            feat_dim=feat_dim,
+            num_negatives=num_negatives)
         if not 0 < temperature < math.inf:
             raise ValueError(f'CRDLoss: temperature={temperature!r} must be '
                              'positive and finite')

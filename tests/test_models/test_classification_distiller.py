@@ -552,3 +552,67 @@ def test_a_kd_loss_with_parameters_and_weight_zero_is_refused():
         feature_losses=dict(
             loss_hint=dict(type='_ConnectorLoss', loss_weight=0.0)))
     assert len(model.feature_losses) == 0
+
+
+class _IndexLoss(torch.nn.Module):
+    """Records the sample indices it is given; the loss is the logits' mean."""
+    distill_input = 'logits'
+    uses_sample_indices = True
+
+    def __init__(self, loss_weight=1.0):
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.seen = []
+
+    def forward(self, student, teacher, sample_indices):
+        self.seen.append(sample_indices.tolist())
+        return student.mean()
+
+
+def test_sample_indices_are_those_of_the_base_images_and_must_be_packed():
+    MODELS.register_module('_IndexLoss', module=_IndexLoss, force=True)
+    model = distiller(
+        unix=True,
+        feature_losses=dict(loss_index=dict(type='_IndexLoss'))).train()
+    data = batch(model)
+    for position, sample in enumerate(data['data_samples']):
+        sample.set_metainfo(dict(sample_idx=100 + position))
+    mixed = []
+    mix_and_select = model.data_preprocessor.mix_and_select
+    model.data_preprocessor.mix_and_select = \
+        lambda *args: mixed.append(mix_and_select(*args)) or mixed[-1]
+
+    model(**data, mode='loss')
+
+    (seen, ) = model.feature_losses.loss_index.seen
+    (selected, ) = mixed
+    # k = 12 of 16, each given the dataset index of its base image x[r_j].
+    assert selected.base_positions.tolist() == selected.ranks[:12].tolist()
+    assert seen == [100 + p for p in selected.ranks[:12].tolist()]
+
+
+def test_a_loss_needing_sample_indices_without_them_names_the_fix():
+    MODELS.register_module('_IndexLoss', module=_IndexLoss, force=True)
+    model = distiller(
+        unix=False,
+        feature_losses=dict(loss_index=dict(type='_IndexLoss'))).train()
+    data = batch(model)
+    with pytest.raises(
+            ValueError,
+            match=r"^model\.feature_losses\.loss_index needs each sample's "
+            r"dataset index, but the data samples carry no 'sample_idx': "
+            r"keep 'sample_idx' in the meta_keys of PackInputs"):
+        model(**data, mode='loss')
+
+
+def test_an_unknown_distill_input_is_refused_with_the_key():
+
+    class _Odd(_IndexLoss):
+        distill_input = 'features'
+
+    MODELS.register_module('_OddInputLoss', module=_Odd, force=True)
+    with pytest.raises(
+            ValueError,
+            match=r"^model\.feature_losses\.loss_odd: _Odd\.distill_input="
+            r"'features' must be one of 'logits', 'embedding', 'stages'$"):
+        distiller(feature_losses=dict(loss_odd=dict(type='_OddInputLoss')))
